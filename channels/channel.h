@@ -1,0 +1,160 @@
+/*
+ * The channel interface: where a broker's events are stored durably and
+ * read back by per-trigger cursors. Backends (log, memory, later kafka,
+ * nats) each provide one const kn_channel_ops table, register it by name,
+ * and embed `kn_channel` / `kn_cursor` as the first member of their own
+ * structs (see DESIGN.md §5).
+ *
+ * Threads: append() may be called from any thread; its completion runs on
+ * the backend's writer (or library) thread and must not block. A cursor is
+ * used by one thread at a time (the dispatcher loop); its notify fd becomes
+ * readable when new records may be available, so the loop can wait in
+ * epoll/poll instead of sleeping.
+ */
+#ifndef KNIT_CHANNEL_H
+#define KNIT_CHANNEL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cloudevents/cloudevents.h"
+#include "common/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kn_channel kn_channel;
+typedef struct kn_cursor kn_cursor;
+typedef struct kn_channel_ops kn_channel_ops;
+
+typedef struct kn_channel_config {
+    const char *ns;         /* broker namespace */
+    const char *name;       /* broker name */
+    const char *data_dir;   /* directory owned by this channel (log files,
+                               checkpoints); created if missing */
+    const json_t *settings; /* borrowed; object of string values, e.g.
+                               "durability": "fsync"|"write",
+                               "segment.bytes", "retention.bytes",
+                               "retention.ms", backend settings */
+} kn_channel_config;
+
+/* Completion of an append: status KN_OK when every event of the call is
+ * durable (first_offset = offset of the first one; the rest follow
+ * consecutively on single-partition backends), else a negative status and
+ * nothing of the call is stored. Runs on the backend's thread. */
+typedef void (*kn_append_cb)(void *arg, int status, uint64_t first_offset);
+
+/* A record handed out by a cursor. The caller owns one reference to
+ * `event` and must ce_event_unref it. */
+typedef struct kn_record {
+    ce_event *event;
+    uint64_t offset;
+    int32_t partition;     /* 0 for single-partition backends */
+    int64_t timestamp_ns;  /* append time, wall clock */
+} kn_record;
+
+typedef enum kn_seek_kind {
+    KN_SEEK_END = 0,   /* only events appended from now on */
+    KN_SEEK_START,     /* oldest retained event */
+    KN_SEEK_OFFSET,    /* a given offset (clamped to what is retained) */
+    KN_SEEK_TIME,      /* first event appended at or after time_ns */
+    KN_SEEK_COMMITTED, /* the group's committed position, else END */
+} kn_seek_kind;
+
+typedef struct kn_seek {
+    kn_seek_kind kind;
+    uint64_t offset;
+    int64_t time_ns;
+} kn_seek;
+
+typedef struct kn_channel_stats {
+    uint64_t appended_events;
+    uint64_t appended_bytes;
+    uint64_t head_offset;      /* next offset to be assigned */
+    uint64_t first_offset;     /* oldest retained */
+    uint64_t stored_bytes;
+    uint64_t segments;
+    uint64_t retention_deleted_events;
+    uint64_t retention_deleted_bytes;
+    uint64_t retention_forced;  /* deletions past a cursor's position */
+    uint64_t fsyncs;
+    uint64_t append_errors;
+    bool healthy;               /* false: appends fail (disk full, down) */
+} kn_channel_stats;
+
+struct kn_channel_ops {
+    const char *name;
+    int version; /* 1 */
+
+    /* Opens (creating if needed) the channel. Recovery happens here. */
+    int (*open)(const kn_channel_config *cfg, kn_channel **out, kn_err *err);
+    /* Asynchronously appends n frozen events, all or nothing. Takes its own
+     * references; the caller keeps theirs. Returns KN_OK if queued (cb will
+     * run exactly once) or an error (cb will not run). */
+    int (*append)(kn_channel *ch, ce_event *const *evs, size_t n,
+                  kn_append_cb cb, void *arg);
+    /* Opens a named cursor (group) positioned per `start`. */
+    int (*cursor_open)(kn_channel *ch, const char *group,
+                       const kn_seek *start, kn_cursor **out, kn_err *err);
+    /* Non-blocking read of up to max records. Returns the count (0 = none
+     * available now) or a negative status. Records that fail to decode are
+     * reported (logged, counted) and skipped only on backends that say so;
+     * the log returns KN_CORRUPT. */
+    int (*cursor_next)(kn_cursor *c, kn_record *recs, size_t max);
+    /* fd that becomes readable when new records may be available; the
+     * caller calls cursor_drain_notify before reading again. */
+    int (*cursor_fd)(kn_cursor *c);
+    void (*cursor_drain_notify)(kn_cursor *c);
+    /* Durably records that every offset below `next_offset` of `partition`
+     * is done. */
+    int (*cursor_commit)(kn_cursor *c, int32_t partition,
+                         uint64_t next_offset);
+    /* Moves the read position (and, for SEEK kinds other than COMMITTED,
+     * the committed position) of the cursor. */
+    int (*cursor_seek)(kn_cursor *c, const kn_seek *to, kn_err *err);
+    void (*cursor_close)(kn_cursor *c);
+    /* Deletes a group's stored position (the trigger was deleted). */
+    int (*cursor_delete)(kn_channel *ch, const char *group);
+    void (*stats)(kn_channel *ch, kn_channel_stats *out);
+    /* Flushes pending appends (their callbacks run), then frees. */
+    void (*close)(kn_channel *ch);
+};
+
+/* Base structs; backends embed them first. */
+struct kn_channel {
+    const kn_channel_ops *ops;
+};
+struct kn_cursor {
+    kn_channel *channel;
+};
+
+/* Registry by name. The built-in backends ("log", "memory", and those
+ * compiled in) are registered by kn_channels_register_builtin. */
+int kn_channel_register(const kn_channel_ops *ops);
+const kn_channel_ops *kn_channel_find(const char *name);
+void kn_channels_register_builtin(void);
+
+/* Convenience wrappers that dispatch through ch->ops. */
+int kn_channel_open(const char *backend, const kn_channel_config *cfg,
+                    kn_channel **out, kn_err *err);
+static inline int kn_channel_append(kn_channel *ch, ce_event *const *evs,
+                                    size_t n, kn_append_cb cb, void *arg)
+{
+    return ch->ops->append(ch, evs, n, cb, arg);
+}
+static inline void kn_channel_close(kn_channel *ch)
+{
+    if (ch)
+        ch->ops->close(ch);
+}
+
+extern const kn_channel_ops kn_channel_log_ops;
+extern const kn_channel_ops kn_channel_memory_ops;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KNIT_CHANNEL_H */
