@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is present. Works as root or via
 # sudo; otherwise says what to run.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config clang llvm git curl ca-certificates
+pkgs=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev git curl ca-certificates
       libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
       uuid-dev librdkafka-dev libnats-dev libcmocka-dev
       nats-server kcat python3 procps psmisc)
