@@ -118,8 +118,8 @@ int ce_check_value(ce_type t, const char *v, size_t n, ce_err *err);
 /* Parses a canonical Integer (JSON integer grammar, int32 range). */
 int ce_parse_int(const char *s, size_t n, int32_t *out);
 /* True when the media type (parameters ignored, case-insensitive) is JSON:
- * application/json, * /json, * /*+json. NULL or "" counts as JSON (the
- * JSON format's default). */
+ * application/json, any "x/json", any "x/y+json". NULL or "" counts as JSON
+ * (the JSON format's default). */
 bool ce_media_is_json(const char *mt, size_t n);
 /* Compares two media types case-insensitively, ignoring whitespace around
  * parameters; parameter order matters. */

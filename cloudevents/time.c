@@ -1,0 +1,182 @@
+/*
+ * RFC 3339 timestamps (CloudEvents Timestamp type): strict parsing of
+ * `date-time`, formatting in UTC, and the wall clock. Pure functions;
+ * thread-safe.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "cloudevents/cloudevents.h"
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static int is_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap(y) ? 29 : dm[m - 1];
+}
+
+/* Reads exactly `w` digits at s[*i]; -1 when they are not all digits. */
+static int digits(const char *s, size_t n, size_t *i, int w)
+{
+    int v = 0;
+    for (int k = 0; k < w; k++, (*i)++) {
+        if (*i >= n || s[*i] < '0' || s[*i] > '9')
+            return -1;
+        v = v * 10 + (s[*i] - '0');
+    }
+    return v;
+}
+
+static int bad(ce_err *err, size_t at, const char *what)
+{
+    return ce_err_set(err, CE_EINVAL, "", (long)at,
+                      "not an RFC 3339 timestamp: %s", what);
+}
+
+static int expect(const char *s, size_t n, size_t *i, char c)
+{
+    if (*i < n && (s[*i] == c || (c == 'T' && s[*i] == 't')))
+        return (*i)++, 1;
+    return 0;
+}
+
+/* Parses the UTC offset ("Z" or "+hh:mm"/"-hh:mm") at s[*i]. */
+static int parse_offset(const char *s, size_t n, size_t *i, int *off,
+                        ce_err *err)
+{
+    if (*i < n && (s[*i] == 'Z' || s[*i] == 'z')) {
+        (*i)++;
+        *off = 0;
+        return CE_OK;
+    }
+    if (*i >= n || (s[*i] != '+' && s[*i] != '-'))
+        return bad(err, *i, "expected 'Z' or a +hh:mm offset");
+    int sign = s[(*i)++] == '-' ? -1 : 1;
+    int oh = digits(s, n, i, 2);
+    if (oh < 0 || !expect(s, n, i, ':'))
+        return bad(err, *i, "malformed UTC offset");
+    int om = digits(s, n, i, 2);
+    if (om < 0)
+        return bad(err, *i, "malformed UTC offset");
+    if (oh > 23 || om > 59)
+        return bad(err, *i, "UTC offset out of range");
+    *off = sign * (oh * 60 + om);
+    return CE_OK;
+}
+
+/* Parses RFC 3339 date-time; see cloudevents.h. Thread: any. */
+int ce_time_parse(const char *s, size_t n, ce_time *out, ce_err *err)
+{
+    size_t i = 0;
+    int y = digits(s, n, &i, 4);
+    if (y < 0 || !expect(s, n, &i, '-'))
+        return bad(err, i, "expected YYYY-");
+    int mo = digits(s, n, &i, 2);
+    if (mo < 0 || !expect(s, n, &i, '-'))
+        return bad(err, i, "expected MM-");
+    int d = digits(s, n, &i, 2);
+    if (d < 0 || !expect(s, n, &i, 'T'))
+        return bad(err, i, "expected DD followed by 'T'");
+    int h = digits(s, n, &i, 2);
+    if (h < 0 || !expect(s, n, &i, ':'))
+        return bad(err, i, "expected hh:");
+    int mi = digits(s, n, &i, 2);
+    if (mi < 0 || !expect(s, n, &i, ':'))
+        return bad(err, i, "expected mm:");
+    int se = digits(s, n, &i, 2);
+    if (se < 0)
+        return bad(err, i, "expected ss");
+    if (mo < 1 || mo > 12)
+        return bad(err, 5, "month out of range");
+    if (d < 1 || d > days_in_month(y, mo))
+        return bad(err, 8, "day out of range for the month");
+    if (h > 23 || mi > 59 || se > 60)
+        return bad(err, 11, "time of day out of range");
+    int32_t ns = 0;
+    if (i < n && s[i] == '.') {
+        size_t start = ++i;
+        int scale = 100000000;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            ns += (s[i] - '0') * scale;
+            scale /= 10;
+            i++;
+        }
+        if (i == start)
+            return bad(err, i, "empty fraction of a second");
+    }
+    int off = 0;
+    if (parse_offset(s, n, &i, &off, err) != CE_OK)
+        return CE_EINVAL;
+    if (i != n)
+        return bad(err, i, "trailing characters");
+    if (se == 60) { /* leap second: clamp to the last instant of :59 */
+        se = 59;
+        ns = 999999999;
+    }
+    if (out) {
+        int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+        out->sec = days * 86400 + h * 3600 + mi * 60 + se - off * 60;
+        out->nsec = ns;
+        out->offset_min = (int16_t)off;
+    }
+    return CE_OK;
+}
+
+/* Formats t in UTC; buf holds CE_TIME_MAX bytes. Returns the length. */
+size_t ce_time_format_utc(const ce_time *t, char *buf)
+{
+    int64_t days = t->sec / 86400, rem = t->sec % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    int n;
+    if (t->nsec)
+        n = snprintf(buf, CE_TIME_MAX, "%04lld-%02u-%02uT%02d:%02d:%02d.%09dZ",
+                     (long long)y, m, d, (int)(rem / 3600),
+                     (int)(rem / 60 % 60), (int)(rem % 60), (int)t->nsec);
+    else
+        n = snprintf(buf, CE_TIME_MAX, "%04lld-%02u-%02uT%02d:%02d:%02dZ",
+                     (long long)y, m, d, (int)(rem / 3600),
+                     (int)(rem / 60 % 60), (int)(rem % 60));
+    return n < 0 ? 0 : (size_t)n;
+}
+
+ce_time ce_time_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ce_time t = {(int64_t)ts.tv_sec, (int32_t)ts.tv_nsec, 0};
+    return t;
+}
