@@ -72,6 +72,13 @@ typedef struct kn_err {
 
 int kn_err_set(kn_err *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* kn_err_set leaves where/field as they are; kn_err_set_at sets all
+ * four (NULL where/field = ""). Both accept err == NULL and return
+ * status. */
+int kn_err_set_at(kn_err *err, int status, const char *where,
+                  const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void kn_err_clear(kn_err *err);
 /* "where: field: msg" with empty parts left out, into buf. */
 const char *kn_err_str(const kn_err *err, char *buf, size_t n);
 
@@ -90,6 +97,9 @@ void kn_log_init(kn_log_level level, bool json);
 void kn_log_set_level(kn_log_level level);
 bool kn_log_enabled(kn_log_level level);
 int kn_log_level_parse(const char *s, kn_log_level *out);
+const char *kn_log_level_str(kn_log_level level); /* "debug", "info", … */
+/* Where lines go (default STDERR_FILENO); mainly for tests. */
+void kn_log_set_fd(int fd);
 void kn_log_write(kn_log_level level, const char *component, const char *fmt,
                   ...) __attribute__((format(printf, 3, 4)));
 
