@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cloudevents/bind_int.h"
+#include "cloudevents/ce_int.h"
 
 enum {
     REQ_SPECVERSION = 1u << 0,
@@ -268,12 +269,39 @@ fail:
     return rc;
 }
 
+/* True when data is exactly the compact JSON text the JSON format stores
+ * for a `data` member (valid JSON, no insignificant whitespace). */
+static bool is_compact_json(const char *d, size_t n)
+{
+    bool ws = false;
+    for (size_t i = 0; i < n && !ws; i++)
+        ws = d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r';
+    if (!ws)
+        return ce__json_compact(d, n, NULL, NULL) == CE_OK;
+    ce_buf c = CE_BUF_INIT;
+    bool same = ce__json_compact(d, n, &c, NULL) == CE_OK && c.len == n;
+    ce_buf_free(&c);
+    return same;
+}
+
+/* An event without datacontenttype whose data is compact JSON text came
+ * from the JSON format (its decoder stores `data` that way), where an
+ * absent datacontenttype means application/json: bindings then announce
+ * it explicitly, as the spec recommends. Data received in binary mode
+ * without a content type is left unlabelled unless it happens to be compact
+ * JSON (bodies that are not, e.g. with a trailing newline, keep no type). */
 const char *ce_bind_data_ctype(const ce_event *ev, size_t *len)
 {
     const char *ct = ce_event_get(ev, "datacontenttype", len, NULL);
-    if (!ct)
-        *len = 0;
-    return ct;
+    if (ct)
+        return ct;
+    *len = 0;
+    size_t n;
+    const char *d = ce_event_data(ev, &n);
+    if (!ce_event_has_data(ev) || n == 0 || !is_compact_json(d, n))
+        return NULL;
+    *len = 16;
+    return "application/json";
 }
 
 int ce_bind_encode_binary(const ce_bind_binary *b, const ce_event *ev,

@@ -109,14 +109,16 @@ int ce_bind_headers_add2(ce_headers *h, const char *prefix, const char *name,
     ce_header *it = &h->items[h->count];
     it->name = p;
     it->name_len = plen + nlen;
-    memcpy(p, prefix, plen);
+    if (plen)
+        memcpy(p, prefix, plen);
     memcpy(p + plen, name, nlen);
     p += plen + nlen;
     *p++ = '\0';
     it->value = p;
     it->value_len = venc;
     if (!pct || venc == vlen) {
-        memcpy(p, value, vlen);
+        if (vlen)
+            memcpy(p, value, vlen);
         p += vlen;
     } else {
         for (size_t i = 0; i < vlen; i++) {

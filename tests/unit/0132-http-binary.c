@@ -9,12 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cloudevents/cloudevents.h"
 
 #define H(n, v) {n, sizeof n - 1, v, sizeof v - 1}
-#define NH(a) (sizeof a / sizeof *a)
 
 /* The four required headers, then up to 8 more from the caller. */
 typedef struct msg {
@@ -197,7 +197,8 @@ static void test_header_errors(void **state)
     assert_non_null(strstr(e.msg, "header ce-bad_name: "));
 
     m = base();
-    add(&m, "ce-averyveryveryveryveryveryveryveryveryveryveryverylongname",
+    add(&m, "ce-averyveryveryveryveryveryveryveryveryveryveryveryveryvery"
+             "veryverylongname",
         "x");
     e = bad(&m, 0, CE_EINVAL);
     assert_non_null(strstr(e.msg, "attribute name too long"));

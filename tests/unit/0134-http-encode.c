@@ -75,7 +75,7 @@ static void test_binary_encode(void **state)
     assert_string_equal(find(&h, "Content-Type")->value,
                         "text/plain; charset=utf-8");
     assert_null(find(&h, "ce-datacontenttype"));
-    assert_int_equal(h.count, 7);
+    assert_int_equal(h.count, 8);
     assert_int_equal(body.len, 6);
     assert_memory_equal(body.data, "hello\n", 6);
     /* every header name is ce-<lower-case name> or Content-Type */
@@ -178,7 +178,7 @@ static void test_encode_appends_and_batch_refused(void **state)
     assert_int_equal(body.len, 3);
     assert_int_equal(ce_http_encode(ev, CE_MODE_BINARY, &h, &body, NULL), 0);
     assert_string_equal(h.items[0].name, "Host");
-    assert_int_equal(h.count, 8);
+    assert_int_equal(h.count, 9);
     assert_string_equal(body.data, "prehello\n");
     ce_headers_free(&h);
     ce_buf_free(&body);
