@@ -154,6 +154,13 @@ static inline void kn_channel_close(kn_channel *ch)
 extern const kn_channel_ops kn_channel_log_ops;
 extern const kn_channel_ops kn_channel_memory_ops;
 
+/* Test hooks of the "memory" backend (they return KN_INVAL for any other
+ * backend). _fail: the next `count` appends complete with `status` (< 0)
+ * and store nothing; count 0 clears it. _pause: while paused, appends
+ * queue up and their completions wait (close still completes them). */
+int kn_channel_memory_fail(kn_channel *ch, int status, unsigned count);
+int kn_channel_memory_pause(kn_channel *ch, bool paused);
+
 #ifdef __cplusplus
 }
 #endif
