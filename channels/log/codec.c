@@ -181,8 +181,8 @@ static int get_attr(rd *r, ce_event *ev)
     if (rc == CE_ENOMEM)
         return KN_NOMEM;
     if (rc != CE_OK) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "attribute '%s' rejected: %s", name,
+        char msg[300];
+        snprintf(msg, sizeof msg, "attribute '%.64s' rejected: %.192s", name,
                  cerr.msg);
         r->pos = at;
         return bad(r, msg);
