@@ -8,16 +8,17 @@
 #include <stdio.h>
 #include <string.h>
 
-static const kn_opt version_opts[] = {
-    KN_OPT_ADMIN,
-    {NULL, 0, KN_OPT_FLAG, NULL, NULL},
+static const kn_cli_opt version_opts[] = {
+    KN_CLI_OPT_ADMIN,
+    {NULL, 0, KN_CLI_FLAG, NULL, NULL},
 };
 
-static const kn_cmd_spec version_spec = {
-    "version", NULL,
-    "Prints the version of this knit binary and, when the admin API is\n"
-    "reachable, the version of the running daemon. Exits 0 either way.",
-    version_opts, 0, 0, NULL,
+static const kn_cli_spec version_spec = {
+    .name = "version",
+    .summary =
+        "Prints the version of this knit binary and, when the admin API is\n"
+        "reachable, the version of the running daemon. Exits 0 either way.",
+    .opts = version_opts,
 };
 
 int
@@ -27,17 +28,17 @@ kn_cli_version(int argc, char **argv)
     json_t *res = NULL;
     const char *v;
     kn_cli c;
-    kn_args a;
+    kn_cli_args a;
     long st;
     int rc = kn_cli_parse(&version_spec, argc, argv, &a);
 
-    if (rc != KN_ARGS_OK) {
-        kn_args_free(&a);
-        return rc == KN_ARGS_HELP ? KN_EXIT_OK : KN_EXIT_USAGE;
+    if (rc != KN_CLI_ARGS_OK) {
+        kn_cli_args_free(&a);
+        return rc == KN_CLI_ARGS_HELP ? KN_EXIT_OK : KN_EXIT_USAGE;
     }
     printf("Client: knit %s\n", KNIT_VERSION);
-    if (kn_cli_init(&c, kn_args_get(&a, "admin"), err, sizeof(err)) != 0) {
-        kn_args_free(&a);
+    if (kn_cli_init(&c, kn_cli_args_get(&a, "admin"), err, sizeof(err)) != 0) {
+        kn_cli_args_free(&a);
         return kn_cli_fail("%s", err);
     }
     st = kn_cli_admin_try_get(&c, "/v1/version", &res, err, sizeof(err));
@@ -47,9 +48,9 @@ kn_cli_version(int argc, char **argv)
     else if (st < 0)
         printf("Server: not reachable (%s)\n", err);
     else
-        printf("Server: unknown (the admin API at %s answered %ld)\n",
-               c.admin, st);
+        printf("Server: unknown (the admin API at %s answered %ld)\n", c.admin,
+               st);
     json_decref(res);
-    kn_args_free(&a);
+    kn_cli_args_free(&a);
     return KN_EXIT_OK;
 }

@@ -39,8 +39,8 @@ print_result(const json_t *r)
     const char *action = json_string_value(json_object_get(r, "action"));
     char ref[320];
 
-    kn_resource_ref(kind ? kind : "unknown", api, name ? name : "?", ref,
-                    sizeof(ref));
+    kn_cli_resource_ref(kind ? kind : "unknown", api, name ? name : "?", ref,
+                        sizeof(ref));
     if (ns != NULL && strcmp(ns, "default") != 0)
         printf("%s %s (namespace %s)\n", ref, action ? action : "done", ns);
     else
@@ -49,8 +49,7 @@ print_result(const json_t *r)
 
 /* One file (or stdin): read, POST, print the results. */
 static int
-send_file(const kn_cli *c, apply_op *op, const char *path,
-          const char *display)
+send_file(const kn_cli *c, apply_op *op, const char *path, const char *display)
 {
     ce_buf body = CE_BUF_INIT, url = CE_BUF_INIT;
     kn_err kerr;
@@ -66,7 +65,7 @@ send_file(const kn_cli *c, apply_op *op, const char *path,
         goto out;
     }
     if (ce_buf_printf(&url, "%s?file=", op->endpoint) != 0 ||
-        kn_url_escape(&url, display) != 0)
+        kn_cli_url_escape(&url, display) != 0)
         goto out;
     if (kn_cli_admin_post(c, url.data, "application/yaml",
                           body.data ? body.data : "", body.len, &res) != 0)
@@ -79,7 +78,7 @@ send_file(const kn_cli *c, apply_op *op, const char *path,
     }
     if (json_array_size(results) == 0)
         fprintf(stderr, "knit: warning: %s contains no resources\n", display);
-    json_array_foreach(results, i, r) {
+    json_array_foreach (results, i, r) {
         const char *action = json_string_value(json_object_get(r, "action"));
         print_result(r);
         if (action != NULL && strcmp(action, "not found") == 0)
@@ -123,7 +122,8 @@ list_dir(const char *dir, char ***out, size_t *count)
     *count = 0;
     if (d == NULL)
         return kn_cli_fail("cannot read directory %s: %s", dir,
-                           strerror(errno)), -1;
+                           strerror(errno)),
+               -1;
     while (dl > 1 && dir[dl - 1] == '/')
         dl--;
     while ((e = readdir(d)) != NULL) {
@@ -191,60 +191,63 @@ send_path(const kn_cli *c, apply_op *op, const char *path)
 }
 
 static int
-run(const kn_cmd_spec *spec, apply_op *op, int argc, char **argv)
+run(const kn_cli_spec *spec, apply_op *op, int argc, char **argv)
 {
-    kn_args a;
+    kn_cli_args a;
     kn_cli c;
     char err[512];
     const char *f;
     int rc = kn_cli_parse(spec, argc, argv, &a);
 
-    if (rc != KN_ARGS_OK) {
-        kn_args_free(&a);
-        return rc == KN_ARGS_HELP ? KN_EXIT_OK : KN_EXIT_USAGE;
+    if (rc != KN_CLI_ARGS_OK) {
+        kn_cli_args_free(&a);
+        return rc == KN_CLI_ARGS_HELP ? KN_EXIT_OK : KN_EXIT_USAGE;
     }
-    if (!kn_args_has(&a, "filename")) {
+    if (!kn_cli_args_has(&a, "filename")) {
         rc = kn_cli_usage_error(spec, "-f FILE|DIR|- is required");
         goto out;
     }
-    if (kn_cli_init(&c, kn_args_get(&a, "admin"), err, sizeof(err)) != 0) {
+    if (kn_cli_init(&c, kn_cli_args_get(&a, "admin"), err, sizeof(err)) != 0) {
         rc = kn_cli_fail("%s", err);
         goto out;
     }
-    op->ignore_not_found = kn_args_has(&a, "ignore-not-found");
+    op->ignore_not_found = kn_cli_args_has(&a, "ignore-not-found");
     rc = KN_EXIT_OK;
-    for (size_t i = 0; rc == KN_EXIT_OK &&
-                       (f = kn_args_nth(&a, "filename", i)) != NULL; i++)
+    for (size_t i = 0;
+         rc == KN_EXIT_OK && (f = kn_cli_args_nth(&a, "filename", i)) != NULL;
+         i++)
         rc = send_path(&c, op, f);
     if (rc == KN_EXIT_OK && op->not_found > 0 && !op->ignore_not_found)
         rc = KN_EXIT_FAIL;
 out:
-    kn_args_free(&a);
+    kn_cli_args_free(&a);
     return rc;
 }
 
-#define FILES_HELP                                                         \
-    "A directory stands for its *.yaml and *.yml files (not recursive),\n" \
-    "sent in name order, one request per file. Each file is atomic: a\n"  \
-    "file with one bad document changes nothing. The first failing file\n" \
+#define FILES_HELP                                                             \
+    "A directory stands for its *.yaml and *.yml files (not recursive),\n"     \
+    "sent in name order, one request per file. Each file is atomic: a\n"       \
+    "file with one bad document changes nothing. The first failing file\n"     \
     "stops the command; the files before it stay applied.\n"
 
-static const kn_opt apply_opts[] = {
-    {"filename", 'f', KN_OPT_MULTI, "FILE|DIR|-",
+static const kn_cli_opt apply_opts[] = {
+    {"filename", 'f', KN_CLI_MULTI, "FILE|DIR|-",
      "YAML file, directory of YAML files, or - for stdin"},
-    KN_OPT_ADMIN,
-    {NULL, 0, KN_OPT_FLAG, NULL, NULL},
+    KN_CLI_OPT_ADMIN,
+    {NULL, 0, KN_CLI_FLAG, NULL, NULL},
 };
 
-static const kn_cmd_spec apply_spec = {
-    "apply", NULL,
-    "Creates or updates resources (Knative YAML, multi-document files) in\n"
-    "the running daemon, and prints one line per resource.",
-    apply_opts, 0, 0,
-    FILES_HELP "\nExamples:\n"
-    "  knit apply -f broker.yaml\n"
-    "  knit apply -f examples/quickstart/\n"
-    "  cat triggers.yaml | knit apply -f -\n\n",
+static const kn_cli_spec apply_spec = {
+    .name = "apply",
+    .summary =
+        "Creates or updates resources (Knative YAML, multi-document files) in\n"
+        "the running daemon, and prints one line per resource.",
+    .opts = apply_opts,
+    .details =
+        FILES_HELP "\nExamples:\n"
+        "  knit apply -f broker.yaml\n"
+        "  knit apply -f examples/quickstart/\n"
+        "  cat triggers.yaml | knit apply -f -\n\n",
 };
 
 int
@@ -255,23 +258,25 @@ kn_cli_apply(int argc, char **argv)
     return run(&apply_spec, &op, argc, argv);
 }
 
-static const kn_opt delete_opts[] = {
-    {"filename", 'f', KN_OPT_MULTI, "FILE|DIR|-",
+static const kn_cli_opt delete_opts[] = {
+    {"filename", 'f', KN_CLI_MULTI, "FILE|DIR|-",
      "YAML file, directory of YAML files, or - for stdin"},
-    {"ignore-not-found", 0, KN_OPT_FLAG, NULL,
+    {"ignore-not-found", 0, KN_CLI_FLAG, NULL,
      "exit 0 even when a resource does not exist"},
-    KN_OPT_ADMIN,
-    {NULL, 0, KN_OPT_FLAG, NULL, NULL},
+    KN_CLI_OPT_ADMIN,
+    {NULL, 0, KN_CLI_FLAG, NULL, NULL},
 };
 
-static const kn_cmd_spec delete_spec = {
-    "delete", NULL,
-    "Deletes the resources named in YAML files (only apiVersion, kind and\n"
-    "metadata are used). A resource that does not exist is reported as\n"
-    "\"not found\" and makes the exit status 1 unless --ignore-not-found.",
-    delete_opts, 0, 0,
-    FILES_HELP "\nExample:\n"
-    "  knit delete -f broker.yaml\n\n",
+static const kn_cli_spec delete_spec = {
+    .name = "delete",
+    .summary =
+        "Deletes the resources named in YAML files (only apiVersion, kind and\n"
+        "metadata are used). A resource that does not exist is reported as\n"
+        "\"not found\" and makes the exit status 1 unless --ignore-not-found.",
+    .opts = delete_opts,
+    .details =
+        FILES_HELP "\nExample:\n"
+        "  knit delete -f broker.yaml\n\n",
 };
 
 int

@@ -13,7 +13,7 @@
 /* ------------------------------------------------------- dispatching */
 
 void
-kn_cli_list_commands(FILE *f, const char *prog, const kn_command *cmds,
+kn_cli_list_commands(FILE *f, const char *prog, const kn_cli_command *cmds,
                      size_t n)
 {
     size_t w = 4;
@@ -27,12 +27,11 @@ kn_cli_list_commands(FILE *f, const char *prog, const kn_command *cmds,
     for (size_t i = 0; i < n; i++)
         fprintf(f, "  %-*s  %s\n", (int)w, cmds[i].name, cmds[i].summary);
     fprintf(f, "  %-*s  %s\n", (int)w, "help", "show help for a command");
-    fprintf(f, "\nRun '%s COMMAND --help' for the flags of a command.\n",
-            prog);
+    fprintf(f, "\nRun '%s COMMAND --help' for the flags of a command.\n", prog);
 }
 
-static const kn_command *
-find_command(const kn_command *cmds, size_t n, const char *name)
+static const kn_cli_command *
+find_command(const kn_cli_command *cmds, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(cmds[i].name, name) == 0)
@@ -42,10 +41,10 @@ find_command(const kn_command *cmds, size_t n, const char *name)
 
 /* `PROG help [CMD]`: the list, or CMD's own --help. */
 static int
-dispatch_help(const char *prog, const kn_command *cmds, size_t n, int argc,
+dispatch_help(const char *prog, const kn_cli_command *cmds, size_t n, int argc,
               char **argv)
 {
-    const kn_command *c;
+    const kn_cli_command *c;
     char help_flag[] = "--help";
     char *hargv[3];
 
@@ -66,10 +65,10 @@ dispatch_help(const char *prog, const kn_command *cmds, size_t n, int argc,
 }
 
 int
-kn_cli_dispatch(const char *prog, const kn_command *cmds, size_t n,
+kn_cli_dispatch(const char *prog, const kn_cli_command *cmds, size_t n,
                 int argc, char **argv)
 {
-    const kn_command *c;
+    const kn_cli_command *c;
 
     if (argc < 1) {
         kn_cli_list_commands(stderr, prog, cmds, n);
@@ -89,14 +88,14 @@ kn_cli_dispatch(const char *prog, const kn_command *cmds, size_t n,
 
 /* --------------------------------------------------- option parsing */
 
-static const kn_opt *
-opt_at(const kn_cmd_spec *spec, int i)
+static const kn_cli_opt *
+opt_at(const kn_cli_spec *spec, int i)
 {
     return &spec->opts[i];
 }
 
 static int
-find_long(const kn_cmd_spec *spec, const char *name, size_t len)
+find_long(const kn_cli_spec *spec, const char *name, size_t len)
 {
     if (spec->opts == NULL)
         return -1;
@@ -108,7 +107,7 @@ find_long(const kn_cmd_spec *spec, const char *name, size_t len)
 }
 
 static int
-find_short(const kn_cmd_spec *spec, char c)
+find_short(const kn_cli_spec *spec, char c)
 {
     if (spec->opts == NULL)
         return -1;
@@ -118,8 +117,7 @@ find_short(const kn_cmd_spec *spec, char c)
     return -1;
 }
 
-static void
-set_err(char *err, size_t errn, const char *fmt, ...)
+static void set_err(char *err, size_t errn, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -136,8 +134,8 @@ set_err(char *err, size_t errn, const char *fmt, ...)
 
 /* Handles "--name[=value]" at argv[*i]. */
 static int
-parse_long(const kn_cmd_spec *spec, int argc, char **argv, int *i,
-           kn_args *a, char *err, size_t errn)
+parse_long(const kn_cli_spec *spec, int argc, char **argv, int *i,
+           kn_cli_args *a, char *err, size_t errn)
 {
     const char *s = argv[*i] + 2;
     const char *eq = strchr(s, '=');
@@ -145,81 +143,81 @@ parse_long(const kn_cmd_spec *spec, int argc, char **argv, int *i,
     int o;
 
     if (len == 4 && strncmp(s, "help", 4) == 0)
-        return KN_ARGS_HELP;
+        return KN_CLI_ARGS_HELP;
     o = find_long(spec, s, len);
     if (o < 0) {
         set_err(err, errn, "unknown option --%.*s", (int)len, s);
-        return KN_ARGS_ERROR;
+        return KN_CLI_ARGS_ERROR;
     }
     a->items[a->nitems].opt = o;
-    if (opt_at(spec, o)->kind == KN_OPT_FLAG) {
+    if (opt_at(spec, o)->kind == KN_CLI_FLAG) {
         if (eq != NULL) {
             set_err(err, errn, "option --%s takes no value",
                     opt_at(spec, o)->name);
-            return KN_ARGS_ERROR;
+            return KN_CLI_ARGS_ERROR;
         }
         a->items[a->nitems++].value = "";
-        return KN_ARGS_OK;
+        return KN_CLI_ARGS_OK;
     }
     if (eq != NULL) {
         a->items[a->nitems++].value = eq + 1;
-        return KN_ARGS_OK;
+        return KN_CLI_ARGS_OK;
     }
     if (*i + 1 >= argc) {
         set_err(err, errn, "option --%s needs a value (%s)",
                 opt_at(spec, o)->name, opt_at(spec, o)->metavar);
-        return KN_ARGS_ERROR;
+        return KN_CLI_ARGS_ERROR;
     }
     a->items[a->nitems++].value = argv[++*i];
-    return KN_ARGS_OK;
+    return KN_CLI_ARGS_OK;
 }
 
 /* Handles "-x", "-xVALUE" and "-x VALUE" at argv[*i]. */
 static int
-parse_short(const kn_cmd_spec *spec, int argc, char **argv, int *i,
-            kn_args *a, char *err, size_t errn)
+parse_short(const kn_cli_spec *spec, int argc, char **argv, int *i,
+            kn_cli_args *a, char *err, size_t errn)
 {
     const char *s = argv[*i] + 1;
     int o;
 
     if (s[0] == 'h' && s[1] == '\0')
-        return KN_ARGS_HELP;
+        return KN_CLI_ARGS_HELP;
     o = find_short(spec, s[0]);
     if (o < 0) {
         set_err(err, errn, "unknown option -%c", s[0]);
-        return KN_ARGS_ERROR;
+        return KN_CLI_ARGS_ERROR;
     }
     a->items[a->nitems].opt = o;
-    if (opt_at(spec, o)->kind == KN_OPT_FLAG) {
+    if (opt_at(spec, o)->kind == KN_CLI_FLAG) {
         if (s[1] != '\0') {
-            set_err(err, errn, "option -%c takes no value (got \"%s\")",
-                    s[0], argv[*i]);
-            return KN_ARGS_ERROR;
+            set_err(err, errn, "option -%c takes no value (got \"%s\")", s[0],
+                    argv[*i]);
+            return KN_CLI_ARGS_ERROR;
         }
         a->items[a->nitems++].value = "";
-        return KN_ARGS_OK;
+        return KN_CLI_ARGS_OK;
     }
     if (s[1] != '\0') {
         a->items[a->nitems++].value = s + 1;
-        return KN_ARGS_OK;
+        return KN_CLI_ARGS_OK;
     }
     if (*i + 1 >= argc) {
         set_err(err, errn, "option -%c needs a value (%s)", s[0],
                 opt_at(spec, o)->metavar);
-        return KN_ARGS_ERROR;
+        return KN_CLI_ARGS_ERROR;
     }
     a->items[a->nitems++].value = argv[++*i];
-    return KN_ARGS_OK;
+    return KN_CLI_ARGS_OK;
 }
 
 static int
-check_positionals(const kn_cmd_spec *spec, const kn_args *a, char *err,
+check_positionals(const kn_cli_spec *spec, const kn_cli_args *a, char *err,
                   size_t errn)
 {
     if ((int)a->npos < spec->min_pos) {
         set_err(err, errn, "missing argument: expected %s",
                 spec->args ? spec->args : "more arguments");
-        return KN_ARGS_ERROR;
+        return KN_CLI_ARGS_ERROR;
     }
     if (spec->max_pos >= 0 && (int)a->npos > spec->max_pos) {
         if (spec->max_pos == 0)
@@ -228,14 +226,14 @@ check_positionals(const kn_cmd_spec *spec, const kn_args *a, char *err,
         else
             set_err(err, errn, "too many arguments (\"%s\"); expected %s",
                     a->pos[spec->max_pos], spec->args);
-        return KN_ARGS_ERROR;
+        return KN_CLI_ARGS_ERROR;
     }
-    return KN_ARGS_OK;
+    return KN_CLI_ARGS_OK;
 }
 
 int
-kn_args_parse(const kn_cmd_spec *spec, int argc, char **argv, kn_args *out,
-              char *err, size_t errn)
+kn_cli_args_parse(const kn_cli_spec *spec, int argc, char **argv,
+                  kn_cli_args *out, char *err, size_t errn)
 {
     bool only_pos = false;
     size_t cap = argc > 0 ? (size_t)argc : 1;
@@ -246,11 +244,11 @@ kn_args_parse(const kn_cmd_spec *spec, int argc, char **argv, kn_args *out,
     out->pos = calloc(cap, sizeof(*out->pos));
     if (out->items == NULL || out->pos == NULL) {
         set_err(err, errn, "out of memory");
-        return KN_ARGS_ERROR;
+        return KN_CLI_ARGS_ERROR;
     }
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        int rc = KN_ARGS_OK;
+        int rc = KN_CLI_ARGS_OK;
 
         if (only_pos || s[0] != '-' || s[1] == '\0') {
             out->pos[out->npos++] = s; /* "-" alone is stdin */
@@ -264,14 +262,14 @@ kn_args_parse(const kn_cmd_spec *spec, int argc, char **argv, kn_args *out,
             rc = parse_long(spec, argc, argv, &i, out, err, errn);
         else
             rc = parse_short(spec, argc, argv, &i, out, err, errn);
-        if (rc != KN_ARGS_OK)
+        if (rc != KN_CLI_ARGS_OK)
             return rc;
     }
     return check_positionals(spec, out, err, errn);
 }
 
 void
-kn_args_free(kn_args *a)
+kn_cli_args_free(kn_cli_args *a)
 {
     free(a->items);
     free((void *)a->pos);
@@ -281,7 +279,7 @@ kn_args_free(kn_args *a)
 }
 
 const char *
-kn_args_nth(const kn_args *a, const char *name, size_t i)
+kn_cli_args_nth(const kn_cli_args *a, const char *name, size_t i)
 {
     int o = find_long(a->spec, name, strlen(name));
 
@@ -294,7 +292,7 @@ kn_args_nth(const kn_args *a, const char *name, size_t i)
 }
 
 const char *
-kn_args_get(const kn_args *a, const char *name)
+kn_cli_args_get(const kn_cli_args *a, const char *name)
 {
     int o = find_long(a->spec, name, strlen(name));
     const char *v = NULL;
@@ -308,30 +306,30 @@ kn_args_get(const kn_args *a, const char *name)
 }
 
 bool
-kn_args_has(const kn_args *a, const char *name)
+kn_cli_args_has(const kn_cli_args *a, const char *name)
 {
-    return kn_args_get(a, name) != NULL;
+    return kn_cli_args_get(a, name) != NULL;
 }
 
 /* ------------------------------------------------------------- help */
 
 static int
-help_opt_line(const kn_opt *o, size_t w, ce_buf *b)
+help_opt_line(const kn_cli_opt *o, size_t w, ce_buf *b)
 {
     char left[96];
 
     if (o->short_name)
-        snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_name,
-                 o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
+        snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_name, o->name,
+                 o->metavar ? " " : "", o->metavar ? o->metavar : "");
     else
         snprintf(left, sizeof(left), "    --%s%s%s", o->name,
                  o->metavar ? " " : "", o->metavar ? o->metavar : "");
     return ce_buf_printf(b, "  %-*s  %s%s\n", (int)w, left, o->help,
-                         o->kind == KN_OPT_MULTI ? " (repeatable)" : "");
+                         o->kind == KN_CLI_MULTI ? " (repeatable)" : "");
 }
 
 static size_t
-help_opt_width(const kn_opt *opts)
+help_opt_width(const kn_cli_opt *opts)
 {
     size_t w = strlen("-h, --help");
 
@@ -346,11 +344,11 @@ help_opt_width(const kn_opt *opts)
 }
 
 int
-kn_cmd_help(const kn_cmd_spec *spec, ce_buf *b)
+kn_cli_help(const kn_cli_spec *spec, ce_buf *b)
 {
     size_t w = help_opt_width(spec->opts);
-    static const kn_opt help = {"help", 'h', KN_OPT_FLAG, NULL,
-                                "show this help"};
+    static const kn_cli_opt help = {"help", 'h', KN_CLI_FLAG, NULL,
+                                    "show this help"};
     int rc = 0;
 
     rc |= ce_buf_printf(b, "Usage: knit %s%s%s [flags]\n\n%s\n", spec->name,
@@ -366,24 +364,24 @@ kn_cmd_help(const kn_cmd_spec *spec, ce_buf *b)
 }
 
 int
-kn_cli_parse(const kn_cmd_spec *spec, int argc, char **argv, kn_args *out)
+kn_cli_parse(const kn_cli_spec *spec, int argc, char **argv, kn_cli_args *out)
 {
     char err[256] = "";
-    int rc = kn_args_parse(spec, argc, argv, out, err, sizeof(err));
+    int rc = kn_cli_args_parse(spec, argc, argv, out, err, sizeof(err));
 
-    if (rc == KN_ARGS_HELP) {
+    if (rc == KN_CLI_ARGS_HELP) {
         ce_buf b = CE_BUF_INIT;
-        if (kn_cmd_help(spec, &b) == 0)
+        if (kn_cli_help(spec, &b) == 0)
             fputs(b.data, stdout);
         ce_buf_free(&b);
-    } else if (rc == KN_ARGS_ERROR) {
+    } else if (rc == KN_CLI_ARGS_ERROR) {
         kn_cli_usage_error(spec, "%s", err);
     }
     return rc;
 }
 
 int
-kn_cli_usage_error(const kn_cmd_spec *spec, const char *fmt, ...)
+kn_cli_usage_error(const kn_cli_spec *spec, const char *fmt, ...)
 {
     va_list ap;
 

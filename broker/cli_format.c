@@ -22,7 +22,8 @@
 #define SERVING "serving.knative.dev"
 
 /* Every kind of DESIGN.md §3. Add a row for a new kind. */
-static const kn_kind_info kinds[] = {
+/* clang-format off */
+static const kn_cli_kind kinds[] = {
     {"Broker", "brokers", EVENTING, "brk",
      {"URL"}, {"status.address.url"}},
     {"Trigger", "triggers", EVENTING, "trig",
@@ -34,13 +35,16 @@ static const kn_kind_info kinds[] = {
      {"URL"}, {"status.address.url"}},
     {"Subscription", "subscriptions", MESSAGING, "sub",
      {"CHANNEL"}, {"spec.channel.name"}},
-    {"Sequence", "sequences", FLOWS, "seq", {"URL"}, {"status.address.url"}},
-    {"Parallel", "parallels", FLOWS, "", {"URL"}, {"status.address.url"}},
+    {"Sequence", "sequences", FLOWS, "seq",
+     {"URL"}, {"status.address.url"}},
+    {"Parallel", "parallels", FLOWS, "",
+     {"URL"}, {"status.address.url"}},
     {"PingSource", "pingsources", SOURCES, "ping",
      {"SCHEDULE", "SINK"}, {"spec.schedule", "status.sinkUri"}},
     {"ContainerSource", "containersources", SOURCES, "",
      {"SINK"}, {"status.sinkUri"}},
-    {"SinkBinding", "sinkbindings", SOURCES, "", {"SINK"}, {"status.sinkUri"}},
+    {"SinkBinding", "sinkbindings", SOURCES, "",
+     {"SINK"}, {"status.sinkUri"}},
     {"KafkaSource", "kafkasources", SOURCES, "",
      {"SINK"}, {"status.sinkUri"}},
     {"Service", "services", SERVING, "ksvc kservice svc",
@@ -50,6 +54,7 @@ static const kn_kind_info kinds[] = {
     {"Revision", "revisions", SERVING, "rev", {NULL}, {NULL}},
     {"Route", "routes", SERVING, "rt", {"URL"}, {"status.url"}},
 };
+/* clang-format on */
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static bool
@@ -68,11 +73,11 @@ alias_match(const char *aliases, const char *s, size_t n)
     return false;
 }
 
-static const kn_kind_info *
+static const kn_cli_kind *
 lookup_n(const char *s, size_t n)
 {
     for (size_t i = 0; i < NKINDS; i++) {
-        const kn_kind_info *k = &kinds[i];
+        const kn_cli_kind *k = &kinds[i];
         if ((strlen(k->kind) == n && strncasecmp(k->kind, s, n) == 0) ||
             (strlen(k->plural) == n && strncasecmp(k->plural, s, n) == 0) ||
             alias_match(k->aliases, s, n))
@@ -81,11 +86,11 @@ lookup_n(const char *s, size_t n)
     return NULL;
 }
 
-const kn_kind_info *
-kn_kind_lookup(const char *s)
+const kn_cli_kind *
+kn_cli_kind_lookup(const char *s)
 {
     const char *dot = strchr(s, '.');
-    const kn_kind_info *k;
+    const kn_cli_kind *k;
 
     if (s[0] == '\0')
         return NULL;
@@ -98,8 +103,8 @@ kn_kind_lookup(const char *s)
     return NULL;
 }
 
-const kn_kind_info *
-kn_kind_by_kind(const char *kind)
+const kn_cli_kind *
+kn_cli_kind_by_kind(const char *kind)
 {
     for (size_t i = 0; i < NKINDS; i++)
         if (strcmp(kinds[i].kind, kind) == 0)
@@ -108,7 +113,7 @@ kn_kind_by_kind(const char *kind)
 }
 
 void
-kn_kind_list(char *buf, size_t n)
+kn_cli_kind_list(char *buf, size_t n)
 {
     size_t off = 0;
 
@@ -125,8 +130,8 @@ kn_kind_list(char *buf, size_t n)
 }
 
 void
-kn_resource_ref(const char *kind, const char *api_version, const char *name,
-                char *buf, size_t n)
+kn_cli_resource_ref(const char *kind, const char *api_version, const char *name,
+                    char *buf, size_t n)
 {
     char lower[64];
     const char *group = "";
@@ -142,7 +147,7 @@ kn_resource_ref(const char *kind, const char *api_version, const char *name,
             glen = (size_t)(slash - api_version);
         }
     } else {
-        const kn_kind_info *k = kn_kind_by_kind(kind);
+        const kn_cli_kind *k = kn_cli_kind_by_kind(kind);
         if (k != NULL) {
             group = k->group;
             glen = strlen(group);
@@ -157,7 +162,7 @@ kn_resource_ref(const char *kind, const char *api_version, const char *name,
 /* --------------------------------------------------------------- JSON */
 
 json_t *
-kn_json_path(const json_t *root, const char *path)
+kn_cli_json_path(const json_t *root, const char *path)
 {
     const json_t *cur = root;
     const char *p = path;
@@ -179,23 +184,23 @@ kn_json_path(const json_t *root, const char *path)
 }
 
 const char *
-kn_json_str(const json_t *root, const char *path, const char *dflt)
+kn_cli_json_str(const json_t *root, const char *path, const char *dflt)
 {
-    const json_t *v = kn_json_path(root, path);
+    const json_t *v = kn_cli_json_path(root, path);
 
     return json_is_string(v) ? json_string_value(v) : dflt;
 }
 
 json_t *
-kn_condition(const json_t *res, const char *type)
+kn_cli_condition(const json_t *res, const char *type)
 {
-    json_t *conds = kn_json_path(res, "status.conditions");
+    json_t *conds = kn_cli_json_path(res, "status.conditions");
     size_t i;
     json_t *c;
 
     if (!json_is_array(conds))
         return NULL;
-    json_array_foreach(conds, i, c) {
+    json_array_foreach (conds, i, c) {
         const char *t = json_string_value(json_object_get(c, "type"));
         if (t != NULL && strcmp(t, type) == 0)
             return c;
@@ -206,7 +211,7 @@ kn_condition(const json_t *res, const char *type)
 /* ---------------------------------------------------------------- age */
 
 void
-kn_format_age(int64_t secs, char *buf, size_t n)
+kn_cli_format_age(int64_t secs, char *buf, size_t n)
 {
     int64_t m, h, d, y;
 
@@ -237,8 +242,8 @@ kn_format_age(int64_t secs, char *buf, size_t n)
 }
 
 void
-kn_format_age_since(const char *rfc3339, int64_t now_sec, char *buf,
-                    size_t n)
+kn_cli_format_age_since(const char *rfc3339, int64_t now_sec, char *buf,
+                        size_t n)
 {
     ce_time t;
 
@@ -250,21 +255,21 @@ kn_format_age_since(const char *rfc3339, int64_t now_sec, char *buf,
         snprintf(buf, n, "%s", "<unknown>");
         return;
     }
-    kn_format_age(now_sec - t.sec, buf, n);
+    kn_cli_format_age(now_sec - t.sec, buf, n);
 }
 
 /* -------------------------------------------------------------- table */
 
 int
-kn_table_init(kn_table *t, const char *const *headers, size_t ncols)
+kn_cli_table_init(kn_cli_table *t, const char *const *headers, size_t ncols)
 {
     memset(t, 0, sizeof(*t));
     t->ncols = ncols;
-    return kn_table_add(t, headers);
+    return kn_cli_table_add(t, headers);
 }
 
 int
-kn_table_add(kn_table *t, const char *const *cells)
+kn_cli_table_add(kn_cli_table *t, const char *const *cells)
 {
     if (t->nrows == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 8;
@@ -300,7 +305,7 @@ u8_width(const char *s)
 }
 
 int
-kn_table_render(const kn_table *t, ce_buf *out)
+kn_cli_table_render(const kn_cli_table *t, ce_buf *out)
 {
     size_t *w = calloc(t->ncols ? t->ncols : 1, sizeof(*w));
     int rc = 0;
@@ -332,7 +337,7 @@ kn_table_render(const kn_table *t, ce_buf *out)
 }
 
 void
-kn_table_free(kn_table *t)
+kn_cli_table_free(kn_cli_table *t)
 {
     for (size_t i = 0; i < t->nrows * t->ncols; i++)
         free(t->cells[i]);
@@ -371,7 +376,7 @@ u8_seq(const unsigned char *p, size_t n)
 }
 
 bool
-kn_is_utf8_text(const void *data, size_t n)
+kn_cli_is_utf8_text(const void *data, size_t n)
 {
     const unsigned char *p = data;
 
@@ -414,8 +419,8 @@ put_escaped(const char *s, size_t n, size_t max, ce_buf *out)
 }
 
 int
-kn_format_data_preview(const void *data, size_t n, const char *ctype,
-                       size_t max, ce_buf *out)
+kn_cli_format_data_preview(const void *data, size_t n, const char *ctype,
+                           size_t max, ce_buf *out)
 {
     int rc;
 
@@ -432,13 +437,13 @@ kn_format_data_preview(const void *data, size_t n, const char *ctype,
             return rc;
         }
     }
-    if (kn_is_utf8_text(data, n))
+    if (kn_cli_is_utf8_text(data, n))
         return put_escaped(data, n, max, out);
     return ce_buf_printf(out, "<%zu bytes>", n);
 }
 
 int
-kn_format_event_line(const ce_event *ev, size_t max_data, ce_buf *out)
+kn_cli_format_event_line(const ce_event *ev, size_t max_data, ce_buf *out)
 {
     const char *t = ce_event_get(ev, "time", NULL, NULL);
     const char *sub = ce_event_get(ev, "subject", NULL, NULL);
@@ -457,9 +462,9 @@ kn_format_event_line(const ce_event *ev, size_t max_data, ce_buf *out)
         const void *d = ce_event_data(ev, &n);
         rc = ce_buf_puts(out, "  data=");
         if (rc == 0)
-            rc = kn_format_data_preview(
-                d, n, ce_event_get(ev, "datacontenttype", NULL, NULL),
-                max_data, out);
+            rc = kn_cli_format_data_preview(
+                d, n, ce_event_get(ev, "datacontenttype", NULL, NULL), max_data,
+                out);
     }
     return rc ? -1 : 0;
 }
@@ -467,8 +472,8 @@ kn_format_event_line(const ce_event *ev, size_t max_data, ce_buf *out)
 /* -------------------------------------------------------------- lines */
 
 int
-kn_lines_feed(kn_lines *l, const char *p, size_t n,
-              int (*cb)(void *ctx, const char *line, size_t len), void *ctx)
+kn_cli_lines_feed(kn_cli_lines *l, const char *p, size_t n,
+                  int (*cb)(void *ctx, const char *line, size_t len), void *ctx)
 {
     size_t start = 0;
     int rc = 0;
@@ -496,7 +501,7 @@ kn_lines_feed(kn_lines *l, const char *p, size_t n,
 }
 
 void
-kn_lines_free(kn_lines *l)
+kn_cli_lines_free(kn_cli_lines *l)
 {
     ce_buf_free(&l->pending);
 }

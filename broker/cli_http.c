@@ -50,15 +50,15 @@ kn_cli_init(kn_cli *c, const char *admin_opt, char *err, size_t errn)
 }
 
 int
-kn_url_escape(ce_buf *out, const char *s)
+kn_cli_url_escape(ce_buf *out, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     int rc = 0;
 
     for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-            (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
-            *p == '_' || *p == '~') {
+            (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+            *p == '~') {
             rc = ce_buf_append(out, p, 1);
         } else {
             char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
@@ -69,14 +69,14 @@ kn_url_escape(ce_buf *out, const char *s)
 }
 
 int
-kn_url_segments(ce_buf *out, const char *const *segs, size_t n)
+kn_cli_url_segments(ce_buf *out, const char *const *segs, size_t n)
 {
     int rc = 0;
 
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = ce_buf_append(out, "/", 1);
         if (rc == 0)
-            rc = kn_url_escape(out, segs[i]);
+            rc = kn_cli_url_escape(out, segs[i]);
     }
     return rc;
 }
@@ -86,7 +86,7 @@ kn_url_segments(ce_buf *out, const char *const *segs, size_t n)
 static size_t
 on_body(char *p, size_t size, size_t nmemb, void *ud)
 {
-    kn_http_resp *resp = ud;
+    kn_cli_http_resp *resp = ud;
     size_t n = size * nmemb;
 
     return ce_buf_append(&resp->body, p, n) == 0 ? n : 0;
@@ -96,7 +96,7 @@ on_body(char *p, size_t size, size_t nmemb, void *ud)
  * round trip) and the Content-Type (or its removal: curl would otherwise
  * send application/x-www-form-urlencoded for a POST body). */
 static struct curl_slist *
-build_headers(const kn_http_req *req)
+build_headers(const kn_cli_http_req *req)
 {
     struct curl_slist *l = NULL, *nl;
     bool have_ctype = false;
@@ -133,8 +133,8 @@ fail:
 }
 
 void
-kn_http_curl_error(CURL *h, CURLcode cc, const char *detail,
-                   const char *target, char *err, size_t errn)
+kn_cli_http_curl_error(CURL *h, CURLcode cc, const char *detail,
+                       const char *target, char *err, size_t errn)
 {
     long os_errno = 0;
     const char *why = detail[0] ? detail : curl_easy_strerror(cc);
@@ -149,8 +149,8 @@ kn_http_curl_error(CURL *h, CURLcode cc, const char *detail,
 }
 
 int
-kn_http_do(const kn_http_req *req, kn_http_resp *resp, char *err,
-           size_t errn)
+kn_cli_http_do(const kn_cli_http_req *req, kn_cli_http_resp *resp, char *err,
+               size_t errn)
 {
     char detail[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
@@ -186,7 +186,7 @@ kn_http_do(const kn_http_req *req, kn_http_resp *resp, char *err,
     }
     cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
-        kn_http_curl_error(h, cc, detail, req->target, err, errn);
+        kn_cli_http_curl_error(h, cc, detail, req->target, err, errn);
         ce_buf_free(&resp->body);
         goto out;
     }
@@ -203,27 +203,38 @@ out:
 }
 
 void
-kn_http_resp_free(kn_http_resp *resp)
+kn_cli_http_resp_free(kn_cli_http_resp *resp)
 {
     ce_buf_free(&resp->body);
 }
 
 const char *
-kn_http_reason(long status)
+kn_cli_http_reason(long status)
 {
     static const struct {
         long code;
         const char *text;
     } reasons[] = {
-        {200, "OK"}, {201, "Created"}, {202, "Accepted"},
-        {204, "No Content"}, {400, "Bad Request"}, {401, "Unauthorized"},
-        {403, "Forbidden"}, {404, "Not Found"},
-        {405, "Method Not Allowed"}, {408, "Request Timeout"},
-        {409, "Conflict"}, {413, "Content Too Large"},
-        {415, "Unsupported Media Type"}, {422, "Unprocessable Content"},
-        {429, "Too Many Requests"}, {500, "Internal Server Error"},
-        {501, "Not Implemented"}, {502, "Bad Gateway"},
-        {503, "Service Unavailable"}, {504, "Gateway Timeout"},
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {408, "Request Timeout"},
+        {409, "Conflict"},
+        {413, "Content Too Large"},
+        {415, "Unsupported Media Type"},
+        {422, "Unprocessable Content"},
+        {429, "Too Many Requests"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
     };
 
     for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
@@ -233,7 +244,7 @@ kn_http_reason(long status)
 }
 
 bool
-kn_http_error_text(const kn_http_resp *resp, char *buf, size_t n)
+kn_cli_http_error_text(const kn_cli_http_resp *resp, char *buf, size_t n)
 {
     const char *body = resp->body.data ? resp->body.data : "";
     json_t *j = json_loadb(body, resp->body.len, 0, NULL);
@@ -248,18 +259,17 @@ kn_http_error_text(const kn_http_resp *resp, char *buf, size_t n)
         else
             snprintf(buf, n, "%s", e);
     } else {
-        while (*body == ' ' || *body == '\t' || *body == '\r' ||
-               *body == '\n')
+        while (*body == ' ' || *body == '\t' || *body == '\r' || *body == '\n')
             body++;
         l = strcspn(body, "\r\n");
         if (l > 200)
             l = 200;
         if (l > 0)
             snprintf(buf, n, "HTTP %ld %s: %.*s", resp->status,
-                     kn_http_reason(resp->status), (int)l, body);
+                     kn_cli_http_reason(resp->status), (int)l, body);
         else
             snprintf(buf, n, "HTTP %ld %s", resp->status,
-                     kn_http_reason(resp->status));
+                     kn_cli_http_reason(resp->status));
     }
     json_decref(j);
     for (char *p = buf; *p; p++) /* one line, whatever the server sent */
@@ -273,10 +283,10 @@ kn_http_error_text(const kn_http_resp *resp, char *buf, size_t n)
 static long
 admin_call(const kn_cli *c, const char *method, const char *path,
            const char *ctype, const void *body, size_t n, json_t **out,
-           kn_http_resp *resp, char *err, size_t errn)
+           kn_cli_http_resp *resp, char *err, size_t errn)
 {
     char url[1024], target[320];
-    kn_http_req req = {0};
+    kn_cli_http_req req = {0};
 
     *out = NULL;
     snprintf(url, sizeof(url), "%s%s", c->base, path);
@@ -288,22 +298,21 @@ admin_call(const kn_cli *c, const char *method, const char *path,
     req.body = body;
     req.body_len = n;
     req.timeout_ms = 120000;
-    if (kn_http_do(&req, resp, err, errn) != 0)
+    if (kn_cli_http_do(&req, resp, err, errn) != 0)
         return -1;
     *out = json_loadb(resp->body.data, resp->body.len, 0, NULL);
     return resp->status;
 }
 
 long
-kn_cli_admin_try_get(const kn_cli *c, const char *path, json_t **out,
-                     char *err, size_t errn)
+kn_cli_admin_try_get(const kn_cli *c, const char *path, json_t **out, char *err,
+                     size_t errn)
 {
-    kn_http_resp resp;
-    long st = admin_call(c, "GET", path, NULL, NULL, 0, out, &resp, err,
-                         errn);
+    kn_cli_http_resp resp;
+    long st = admin_call(c, "GET", path, NULL, NULL, 0, out, &resp, err, errn);
 
     if (st >= 0)
-        kn_http_resp_free(&resp);
+        kn_cli_http_resp_free(&resp);
     return st;
 }
 
@@ -312,7 +321,7 @@ static int
 admin_loud(const kn_cli *c, const char *method, const char *path,
            const char *ctype, const void *body, size_t n, json_t **out)
 {
-    kn_http_resp resp;
+    kn_cli_http_resp resp;
     char err[768];
     long st = admin_call(c, method, path, ctype, body, n, out, &resp, err,
                          sizeof(err));
@@ -320,24 +329,25 @@ admin_loud(const kn_cli *c, const char *method, const char *path,
     if (st < 0)
         return kn_cli_fail("%s", err), -1;
     if (st < 200 || st > 299) {
-        if (kn_http_error_text(&resp, err, sizeof(err)))
+        if (kn_cli_http_error_text(&resp, err, sizeof(err)))
             fprintf(stderr, "%s\n", err); /* the contract: as is */
         else
-            kn_cli_fail("the admin API at %s answered %s %s with %s",
-                        c->admin, method, path, err);
+            kn_cli_fail("the admin API at %s answered %s %s with %s", c->admin,
+                        method, path, err);
         goto fail;
     }
     if (*out == NULL) {
         kn_cli_fail("the admin API at %s answered %s %s with a body that "
-                    "is not JSON", c->admin, method, path);
+                    "is not JSON",
+                    c->admin, method, path);
         goto fail;
     }
-    kn_http_resp_free(&resp);
+    kn_cli_http_resp_free(&resp);
     return 0;
 fail:
     json_decref(*out);
     *out = NULL;
-    kn_http_resp_free(&resp);
+    kn_cli_http_resp_free(&resp);
     return -1;
 }
 

@@ -17,8 +17,8 @@
 #include "common/common.h"
 
 static const char *const core_attrs[] = {
-    "specversion", "id", "source", "type", "subject", "time",
-    "datacontenttype", "dataschema", "data", "data_base64",
+    "specversion",     "id",         "source", "type",        "subject", "time",
+    "datacontenttype", "dataschema", "data",   "data_base64",
 };
 
 /* The flag that sets a core attribute, for error hints. */
@@ -26,8 +26,11 @@ static const char *
 flag_for(const char *attr)
 {
     static const char *const map[][2] = {
-        {"id", "--id"}, {"source", "--source"}, {"type", "--type"},
-        {"subject", "--subject"}, {"time", "--time"},
+        {"id", "--id"},
+        {"source", "--source"},
+        {"type", "--type"},
+        {"subject", "--subject"},
+        {"time", "--time"},
         {"datacontenttype", "--content-type"},
         {"dataschema", "--dataschema"},
     };
@@ -65,8 +68,10 @@ set_ext(ce_event *ev, const char *kv, char *err, size_t errn)
     }
     nl = (size_t)(eq - kv);
     if (nl >= sizeof(name)) {
-        snprintf(err, errn, "--ext %.*s...: the name is too long (at most "
-                 "%zu characters)", 20, kv, sizeof(name) - 1);
+        snprintf(err, errn,
+                 "--ext %.*s...: the name is too long (at most "
+                 "%zu characters)",
+                 20, kv, sizeof(name) - 1);
         return -1;
     }
     memcpy(name, kv, nl);
@@ -74,8 +79,8 @@ set_ext(ce_event *ev, const char *kv, char *err, size_t errn)
     for (size_t i = 0; i < sizeof(core_attrs) / sizeof(core_attrs[0]); i++)
         if (strcmp(core_attrs[i], name) == 0) {
             const char *f = flag_for(name);
-            snprintf(err, errn, "--ext %s: \"%s\" is not an extension%s%s",
-                     kv, name, f ? "; use " : "", f ? f : "");
+            snprintf(err, errn, "--ext %s: \"%s\" is not an extension%s%s", kv,
+                     name, f ? "; use " : "", f ? f : "");
             return -1;
         }
     return set_attr(ev, name, "--ext", eq + 1, CE_TYPE_STRING, err, errn);
@@ -84,11 +89,11 @@ set_ext(ce_event *ev, const char *kv, char *err, size_t errn)
 /* The data and its content type (explicit, or guessed: JSON text →
  * application/json, other UTF-8 text → text/plain, else octet-stream). */
 static int
-set_data(ce_event *ev, const kn_args *a, char *err, size_t errn)
+set_data(ce_event *ev, const kn_cli_args *a, char *err, size_t errn)
 {
-    const char *d = kn_args_get(a, "data");
-    const char *file = kn_args_get(a, "data-file");
-    const char *ct = kn_args_get(a, "content-type");
+    const char *d = kn_cli_args_get(a, "data");
+    const char *file = kn_cli_args_get(a, "data-file");
+    const char *ct = kn_cli_args_get(a, "content-type");
     ce_buf buf = CE_BUF_INIT;
     kn_err kerr;
     char kbuf[768];
@@ -110,15 +115,15 @@ set_data(ce_event *ev, const kn_args *a, char *err, size_t errn)
                                JSON_DECODE_ANY, NULL);
         if (j != NULL)
             ct = "application/json";
-        else if (kn_is_utf8_text(buf.data ? buf.data : "", buf.len))
+        else if (kn_cli_is_utf8_text(buf.data ? buf.data : "", buf.len))
             ct = "text/plain; charset=utf-8";
         else
             ct = "application/octet-stream";
         json_decref(j);
     }
     if (ct != NULL && ct[0] != '\0' &&
-        set_attr(ev, "datacontenttype", "--content-type", ct,
-                 CE_TYPE_STRING, err, errn) != 0)
+        set_attr(ev, "datacontenttype", "--content-type", ct, CE_TYPE_STRING,
+                 err, errn) != 0)
         goto out;
     if ((file != NULL || d != NULL) &&
         ce_event_set_data(ev, buf.data ? buf.data : "", buf.len) != CE_OK)
@@ -134,20 +139,21 @@ out:
 
 /* The optional String-or-typed attributes that map 1:1 to a flag. */
 static int
-set_simple(ce_event *ev, const kn_args *a, char *err, size_t errn)
+set_simple(ce_event *ev, const kn_cli_args *a, char *err, size_t errn)
 {
     static const char *const simple[][2] = {
-        {"type", "type"}, {"source", "source"}, {"subject", "subject"},
+        {"type", "type"},
+        {"source", "source"},
+        {"subject", "subject"},
         {"dataschema", "dataschema"},
     };
     char flag[32];
 
     for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
-        const char *v = kn_args_get(a, simple[i][0]);
+        const char *v = kn_cli_args_get(a, simple[i][0]);
         snprintf(flag, sizeof(flag), "--%s", simple[i][0]);
         if (v != NULL &&
-            set_attr(ev, simple[i][1], flag, v, CE_TYPE_STRING, err,
-                     errn) != 0)
+            set_attr(ev, simple[i][1], flag, v, CE_TYPE_STRING, err, errn) != 0)
             return -1;
     }
     return 0;
@@ -155,11 +161,11 @@ set_simple(ce_event *ev, const kn_args *a, char *err, size_t errn)
 
 /* Builds and validates the event; -1 with a message naming the flag. */
 static int
-build_event(const kn_args *a, ce_event **out, char *err, size_t errn)
+build_event(const kn_cli_args *a, ce_event **out, char *err, size_t errn)
 {
     ce_event *ev = ce_event_new();
-    const char *id = kn_args_get(a, "id");
-    const char *t = kn_args_get(a, "time");
+    const char *id = kn_cli_args_get(a, "id");
+    const char *t = kn_cli_args_get(a, "time");
     const char *x;
     char uuid[37], now[CE_TIME_MAX];
     ce_time tnow;
@@ -179,15 +185,15 @@ build_event(const kn_args *a, ce_event **out, char *err, size_t errn)
         ce_time_format_utc(&tnow, now);
         t = now;
     }
-    if (set_attr(ev, "specversion", "specversion", "1.0", CE_TYPE_STRING,
-                 err, errn) != 0 ||
+    if (set_attr(ev, "specversion", "specversion", "1.0", CE_TYPE_STRING, err,
+                 errn) != 0 ||
         set_attr(ev, "id", "--id", id, CE_TYPE_STRING, err, errn) != 0 ||
         set_simple(ev, a, err, errn) != 0 ||
         (t[0] != '\0' &&
          set_attr(ev, "time", "--time", t, CE_TYPE_TIMESTAMP, err, errn)) ||
         set_data(ev, a, err, errn) != 0)
         goto fail;
-    for (size_t i = 0; (x = kn_args_nth(a, "ext", i)) != NULL; i++)
+    for (size_t i = 0; (x = kn_cli_args_nth(a, "ext", i)) != NULL; i++)
         if (set_ext(ev, x, err, errn) != 0)
             goto fail;
     memset(&ce, 0, sizeof(ce));
@@ -210,7 +216,7 @@ fail:
  * available (fall back), -1 the admin API says the broker is not there
  * (message printed). */
 static int
-lookup_address(const kn_args *a, const char *ns, const char *name,
+lookup_address(const kn_cli_args *a, const char *ns, const char *name,
                ce_buf *url)
 {
     const char *segs[] = {"v1", "resources", "brokers", ns, name};
@@ -222,8 +228,8 @@ lookup_address(const kn_args *a, const char *ns, const char *name,
     long st = -1;
     int rc = 0;
 
-    if (kn_cli_init(&c, kn_args_get(a, "admin"), err, sizeof(err)) != 0 ||
-        kn_url_segments(&path, segs, 5) != 0)
+    if (kn_cli_init(&c, kn_cli_args_get(a, "admin"), err, sizeof(err)) != 0 ||
+        kn_cli_url_segments(&path, segs, 5) != 0)
         goto out;
     st = kn_cli_admin_try_get(&c, path.data, &res, err, sizeof(err));
     if (st == 404) {
@@ -234,7 +240,7 @@ lookup_address(const kn_args *a, const char *ns, const char *name,
             kn_cli_fail("broker %s/%s not found", ns, name);
         rc = -1;
     } else if (st == 200 &&
-               (u = kn_json_str(res, "status.address.url", NULL)) != NULL &&
+               (u = kn_cli_json_str(res, "status.address.url", NULL)) != NULL &&
                u[0] != '\0') {
         rc = ce_buf_puts(url, u) == 0 ? 1 : 0;
     }
@@ -246,9 +252,9 @@ out:
 
 /* Fills url; -1 when the command must stop (message printed). */
 static int
-resolve_url(const kn_args *a, const char *ns, const char *name, ce_buf *url)
+resolve_url(const kn_cli_args *a, const char *ns, const char *name, ce_buf *url)
 {
-    const char *u = kn_args_get(a, "url");
+    const char *u = kn_cli_args_get(a, "url");
     const char *env = getenv("KNIT_INGRESS");
     const char *segs[] = {ns, name};
     char base[512];
@@ -265,7 +271,7 @@ resolve_url(const kn_args *a, const char *ns, const char *name, ce_buf *url)
             return rc > 0 ? 0 : -1;
         snprintf(base, sizeof(base), "%s", KN_CLI_DEFAULT_INGRESS);
     }
-    if (ce_buf_puts(url, base) != 0 || kn_url_segments(url, segs, 2) != 0)
+    if (ce_buf_puts(url, base) != 0 || kn_cli_url_segments(url, segs, 2) != 0)
         return kn_cli_fail("out of memory"), -1;
     return 0;
 }
@@ -275,8 +281,8 @@ post_event(const ce_event *ev, ce_mode mode, const char *url)
 {
     ce_headers hdrs;
     ce_buf body = CE_BUF_INIT;
-    kn_http_req req = {0};
-    kn_http_resp resp;
+    kn_cli_http_req req = {0};
+    kn_cli_http_resp resp;
     char target[600], err[768];
     ce_err ce;
     int rc = KN_EXIT_FAIL;
@@ -296,69 +302,72 @@ post_event(const ce_event *ev, ce_mode mode, const char *url)
     req.body_len = body.len;
     req.headers = &hdrs;
     req.timeout_ms = 60000;
-    if (kn_http_do(&req, &resp, err, sizeof(err)) != 0) {
+    if (kn_cli_http_do(&req, &resp, err, sizeof(err)) != 0) {
         rc = kn_cli_fail("%s", err);
         goto out;
     }
     if (resp.status >= 200 && resp.status <= 299) {
         printf("event %s sent to %s: %ld %s\n",
                ce_event_get(ev, "id", NULL, NULL), url, resp.status,
-               kn_http_reason(resp.status));
+               kn_cli_http_reason(resp.status));
         rc = KN_EXIT_OK;
     } else {
-        kn_http_error_text(&resp, err, sizeof(err));
+        kn_cli_http_error_text(&resp, err, sizeof(err));
         if (resp.retry_after > 0)
             kn_cli_fail("%s answered %ld %s: %s (retry after %lds)", url,
-                        resp.status, kn_http_reason(resp.status), err,
+                        resp.status, kn_cli_http_reason(resp.status), err,
                         resp.retry_after);
         else
             kn_cli_fail("%s answered %ld %s: %s", url, resp.status,
-                        kn_http_reason(resp.status), err);
+                        kn_cli_http_reason(resp.status), err);
     }
-    kn_http_resp_free(&resp);
+    kn_cli_http_resp_free(&resp);
 out:
     ce_headers_free(&hdrs);
     ce_buf_free(&body);
     return rc;
 }
 
-static const kn_opt send_opts[] = {
-    {"broker", 0, KN_OPT_VALUE, "NS/NAME", "the broker to send to"},
-    {"type", 0, KN_OPT_VALUE, "TYPE", "event type (required)"},
-    {"source", 0, KN_OPT_VALUE, "URI-REF", "event source (required)"},
-    {"id", 0, KN_OPT_VALUE, "ID", "event id (default: a new UUID)"},
-    {"subject", 0, KN_OPT_VALUE, "SUBJECT", "event subject"},
-    {"time", 0, KN_OPT_VALUE, "RFC3339",
+static const kn_cli_opt send_opts[] = {
+    {"broker", 0, KN_CLI_VALUE, "NS/NAME", "the broker to send to"},
+    {"type", 0, KN_CLI_VALUE, "TYPE", "event type (required)"},
+    {"source", 0, KN_CLI_VALUE, "URI-REF", "event source (required)"},
+    {"id", 0, KN_CLI_VALUE, "ID", "event id (default: a new UUID)"},
+    {"subject", 0, KN_CLI_VALUE, "SUBJECT", "event subject"},
+    {"time", 0, KN_CLI_VALUE, "RFC3339",
      "event time (default: now; \"\" for none)"},
-    {"dataschema", 0, KN_OPT_VALUE, "URI", "event dataschema"},
-    {"data", 'd', KN_OPT_VALUE, "STRING", "event data"},
-    {"data-file", 0, KN_OPT_VALUE, "FILE", "read the data from FILE (- = "
-                                           "stdin)"},
-    {"content-type", 0, KN_OPT_VALUE, "MEDIA-TYPE",
-     "datacontenttype (default: guessed from the data)"},
-    {"ext", 0, KN_OPT_MULTI, "NAME=VALUE", "extension attribute (String)"},
-    {"mode", 0, KN_OPT_VALUE, "MODE",
+    {"dataschema", 0, KN_CLI_VALUE, "URI", "event dataschema"},
+    {"data", 'd', KN_CLI_VALUE, "STRING", "event data"},
+    {"data-file", 0, KN_CLI_VALUE, "FILE",
+     "read the data from FILE (- = "
+     "stdin)"},
+    {"content-type", 0, KN_CLI_VALUE, "MEDIA-TYPE",
+     "datacontenttype (default: guessed)"},
+    {"ext", 0, KN_CLI_MULTI, "NAME=VALUE", "extension attribute (String)"},
+    {"mode", 0, KN_CLI_VALUE, "MODE",
      "binary (default) or structured HTTP mode"},
-    {"url", 0, KN_OPT_VALUE, "URL", "post to this URL instead of the "
-                                    "broker's ingress address"},
-    KN_OPT_ADMIN,
-    {NULL, 0, KN_OPT_FLAG, NULL, NULL},
+    {"url", 0, KN_CLI_VALUE, "URL",
+     "post here instead of the broker's address"},
+    KN_CLI_OPT_ADMIN,
+    {NULL, 0, KN_CLI_FLAG, NULL, NULL},
 };
 
-static const kn_cmd_spec send_spec = {
-    "send", NULL,
-    "Sends one CloudEvent built from flags to a broker's ingress and prints\n"
-    "the answer. The event is validated before it is sent.",
-    send_opts, 0, 0,
-    "Without --content-type, data that parses as JSON is sent as\n"
-    "application/json, other UTF-8 text as text/plain, anything else as\n"
-    "application/octet-stream.\n\n"
-    "The ingress URL is --url if given, else $KNIT_INGRESS + /NS/NAME, else\n"
-    "the broker's address from the admin API, else\n"
-    KN_CLI_DEFAULT_INGRESS "/NS/NAME.\n\n"
-    "Example:\n"
-    "  knit send --broker default/demo --type com.example.order.created \\\n"
-    "      --source /shop --data '{\"order\": 42}' --ext region=eu\n\n",
+static const kn_cli_spec send_spec = {
+    .name = "send",
+    .summary =
+        "Sends one CloudEvent built from flags to a broker's ingress and\n"
+        "prints the answer. The event is validated before it is sent.",
+    .opts = send_opts,
+    .details =
+        "Without --content-type, data that parses as JSON is sent as\n"
+        "application/json, other UTF-8 text as text/plain, anything else as\n"
+        "application/octet-stream.\n\n"
+        "The ingress URL is --url if given, else $KNIT_INGRESS + /NS/NAME,\n"
+        "else the broker's address from the admin API, else\n"
+        KN_CLI_DEFAULT_INGRESS "/NS/NAME.\n\n"
+        "Example:\n"
+        "  knit send --broker default/demo --type order.created \\\n"
+        "      --source /shop --data '{\"order\": 42}' --ext region=eu\n\n",
 };
 
 static int
@@ -376,26 +385,28 @@ parse_mode(const char *s, ce_mode *m)
 int
 kn_cli_send(int argc, char **argv)
 {
-    const kn_cmd_spec *spec = &send_spec;
+    const kn_cli_spec *spec = &send_spec;
     const char *broker;
     char ns[254] = "", name[254] = "", err[768];
     ce_buf url = CE_BUF_INIT;
     ce_event *ev = NULL;
     ce_mode mode;
-    kn_args a;
+    kn_cli_args a;
     int rc = kn_cli_parse(spec, argc, argv, &a);
 
-    if (rc != KN_ARGS_OK) {
-        kn_args_free(&a);
-        return rc == KN_ARGS_HELP ? KN_EXIT_OK : KN_EXIT_USAGE;
+    if (rc != KN_CLI_ARGS_OK) {
+        kn_cli_args_free(&a);
+        return rc == KN_CLI_ARGS_HELP ? KN_EXIT_OK : KN_EXIT_USAGE;
     }
-    broker = kn_args_get(&a, "broker");
-    if (parse_mode(kn_args_get(&a, "mode"), &mode) != 0)
-        rc = kn_cli_usage_error(spec, "--mode must be binary or structured, "
-                                "not \"%s\"", kn_args_get(&a, "mode"));
-    else if (kn_args_has(&a, "data") && kn_args_has(&a, "data-file"))
+    broker = kn_cli_args_get(&a, "broker");
+    if (parse_mode(kn_cli_args_get(&a, "mode"), &mode) != 0)
+        rc = kn_cli_usage_error(spec,
+                                "--mode must be binary or structured, "
+                                "not \"%s\"",
+                                kn_cli_args_get(&a, "mode"));
+    else if (kn_cli_args_has(&a, "data") && kn_cli_args_has(&a, "data-file"))
         rc = kn_cli_usage_error(spec, "use --data or --data-file, not both");
-    else if (broker == NULL && !kn_args_has(&a, "url"))
+    else if (broker == NULL && !kn_cli_args_has(&a, "url"))
         rc = kn_cli_usage_error(spec, "--broker NS/NAME is required");
     else if (broker != NULL &&
              !kn_split_ns_name(broker, ns, sizeof(ns), name, sizeof(name)))
@@ -409,6 +420,6 @@ kn_cli_send(int argc, char **argv)
         rc = post_event(ev, mode, url.data);
     ce_event_unref(ev);
     ce_buf_free(&url);
-    kn_args_free(&a);
+    kn_cli_args_free(&a);
     return rc;
 }

@@ -44,7 +44,7 @@ typedef struct tail_ctx {
     bool json;
     long status; /* HTTP status once known, else 0 */
     CURL *h;
-    kn_lines lines;
+    kn_cli_lines lines;
     ce_buf errbody; /* body of a non-200 answer */
     bool out_failed;
 } tail_ctx;
@@ -64,10 +64,11 @@ on_line(void *ud, const char *line, size_t len)
         fwrite(line, 1, len, stdout);
         fputc('\n', stdout);
     } else if (ce_json_decode(line, len, &ev, &ce) != CE_OK) {
-        fprintf(stderr, "knit: skipping a line of the stream that is not a "
-                "valid event: %s%s%s\n", ce.attr, ce.attr[0] ? ": " : "",
-                ce.msg);
-    } else if (kn_format_event_line(ev, TAIL_DATA_PREVIEW, &out) == 0) {
+        fprintf(stderr,
+                "knit: skipping a line of the stream that is not a "
+                "valid event: %s%s%s\n",
+                ce.attr, ce.attr[0] ? ": " : "", ce.msg);
+    } else if (kn_cli_format_event_line(ev, TAIL_DATA_PREVIEW, &out) == 0) {
         fputs(out.data, stdout);
         fputc('\n', stdout);
     }
@@ -94,7 +95,7 @@ on_data(char *p, size_t size, size_t nmemb, void *ud)
             return 0;
         return n;
     }
-    return kn_lines_feed(&t->lines, p, n, on_line, t) == 0 ? n : 0;
+    return kn_cli_lines_feed(&t->lines, p, n, on_line, t) == 0 ? n : 0;
 }
 
 static int
@@ -164,7 +165,7 @@ static int
 finish(tail_ctx *t, int res, const char *detail, const kn_cli *c,
        const char *path)
 {
-    kn_http_resp resp;
+    kn_cli_http_resp resp;
     char err[768], target[320];
 
     snprintf(target, sizeof(target), "the admin API at %s", c->admin);
@@ -175,28 +176,27 @@ finish(tail_ctx *t, int res, const char *detail, const kn_cli *c,
     if (t->status == 0)
         curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &t->status);
     if (res != CURLE_OK && t->status != 200) {
-        kn_http_curl_error(t->h, (CURLcode)res, detail, target, err,
-                           sizeof(err));
+        kn_cli_http_curl_error(t->h, (CURLcode)res, detail, target, err,
+                               sizeof(err));
         return kn_cli_fail("%s", err);
     }
     if (t->status != 200) {
         memset(&resp, 0, sizeof(resp));
         resp.status = t->status;
         resp.body = t->errbody;
-        if (kn_http_error_text(&resp, err, sizeof(err)))
+        if (kn_cli_http_error_text(&resp, err, sizeof(err)))
             fprintf(stderr, "%s\n", err);
         else
-            kn_cli_fail("the admin API at %s answered GET %s with %s",
-                        c->admin, path, err);
+            kn_cli_fail("the admin API at %s answered GET %s with %s", c->admin,
+                        path, err);
         return KN_EXIT_FAIL;
     }
     if (res != CURLE_OK) {
-        kn_http_curl_error(t->h, (CURLcode)res, detail, target, err,
-                           sizeof(err));
+        kn_cli_http_curl_error(t->h, (CURLcode)res, detail, target, err,
+                               sizeof(err));
         return kn_cli_fail("the event stream ended: %s", err);
     }
-    return kn_cli_fail("the daemon at %s closed the event stream",
-                       c->admin);
+    return kn_cli_fail("the daemon at %s closed the event stream", c->admin);
 }
 
 static int
@@ -235,61 +235,66 @@ out:
         curl_easy_cleanup(t.h);
     if (m)
         curl_multi_cleanup(m);
-    kn_lines_free(&t.lines);
+    kn_cli_lines_free(&t.lines);
     ce_buf_free(&t.errbody);
     return rc;
 }
 
-static const kn_opt tail_opts[] = {
-    {"from-start", 0, KN_OPT_FLAG, NULL,
+static const kn_cli_opt tail_opts[] = {
+    {"from-start", 0, KN_CLI_FLAG, NULL,
      "print the stored history first, then follow"},
-    {"output", 'o', KN_OPT_VALUE, "FORMAT",
+    {"output", 'o', KN_CLI_VALUE, "FORMAT",
      "json: one JSON-format event per line (default: one summary line)"},
-    KN_OPT_ADMIN,
-    {NULL, 0, KN_OPT_FLAG, NULL, NULL},
+    KN_CLI_OPT_ADMIN,
+    {NULL, 0, KN_CLI_FLAG, NULL, NULL},
 };
 
-static const kn_cmd_spec tail_spec = {
-    "tail", "NS/NAME",
-    "Prints the events a broker stores, as they are stored (from now, or\n"
-    "from the start of its log with --from-start), until Ctrl-C.",
-    tail_opts, 1, 1,
-    "Default output, one line per event:\n"
-    "  TIME  type=T  source=S  id=I  [subject=X]  [data=PREVIEW]\n"
-    "TIME is the event's time (else its arrival time); data is shortened.\n\n"
-    "Example:\n"
-    "  knit tail default/demo --from-start -o json\n\n",
+static const kn_cli_spec tail_spec = {
+    .name = "tail",
+    .args = "NS/NAME",
+    .summary =
+        "Prints the events a broker stores, as they are stored (from now, or\n"
+        "from the start of its log with --from-start), until Ctrl-C.",
+    .opts = tail_opts,
+    .min_pos = 1,
+    .max_pos = 1,
+    .details =
+        "Default output, one line per event:\n"
+        "  TIME  type=T  source=S  id=I  [subject=X]  [data=PREVIEW]\n"
+        "TIME is the event's time (else its arrival time); long data is\n"
+        "shortened.\n\n"
+        "Example:\n"
+        "  knit tail default/demo --from-start -o json\n\n",
 };
 
 int
 kn_cli_tail(int argc, char **argv)
 {
-    const kn_cmd_spec *spec = &tail_spec;
+    const kn_cli_spec *spec = &tail_spec;
     char ns[254], name[254], err[512];
     ce_buf path = CE_BUF_INIT;
     const char *fmt;
     kn_cli c;
-    kn_args a;
+    kn_cli_args a;
     int rc = kn_cli_parse(spec, argc, argv, &a);
 
-    if (rc != KN_ARGS_OK) {
-        kn_args_free(&a);
-        return rc == KN_ARGS_HELP ? KN_EXIT_OK : KN_EXIT_USAGE;
+    if (rc != KN_CLI_ARGS_OK) {
+        kn_cli_args_free(&a);
+        return rc == KN_CLI_ARGS_HELP ? KN_EXIT_OK : KN_EXIT_USAGE;
     }
-    fmt = kn_args_get(&a, "output");
+    fmt = kn_cli_args_get(&a, "output");
     if (!kn_split_ns_name(a.pos[0], ns, sizeof(ns), name, sizeof(name))) {
-        rc = kn_cli_usage_error(spec, "expected NS/NAME, not \"%s\"",
-                                a.pos[0]);
+        rc = kn_cli_usage_error(spec, "expected NS/NAME, not \"%s\"", a.pos[0]);
     } else if (fmt != NULL && strcmp(fmt, "json") != 0) {
         rc = kn_cli_usage_error(spec, "unknown output format \"%s\" (json)",
                                 fmt);
-    } else if (kn_cli_init(&c, kn_args_get(&a, "admin"), err,
+    } else if (kn_cli_init(&c, kn_cli_args_get(&a, "admin"), err,
                            sizeof(err)) != 0) {
         rc = kn_cli_fail("%s", err);
     } else {
         const char *segs[] = {"v1", "tail", ns, name};
-        if (kn_url_segments(&path, segs, 4) != 0 ||
-            ce_buf_puts(&path, kn_args_has(&a, "from-start")
+        if (kn_cli_url_segments(&path, segs, 4) != 0 ||
+            ce_buf_puts(&path, kn_cli_args_has(&a, "from-start")
                                    ? "?from=start"
                                    : "?from=end") != 0)
             rc = kn_cli_fail("out of memory");
@@ -297,6 +302,6 @@ kn_cli_tail(int argc, char **argv)
             rc = stream(&c, path.data, fmt != NULL);
     }
     ce_buf_free(&path);
-    kn_args_free(&a);
+    kn_cli_args_free(&a);
     return rc;
 }

@@ -1,6 +1,6 @@
 /*
  * 0452-cli-http: the CLI's HTTP helpers — admin addresses, URL escaping,
- * server error lines — and kn_http_do against a real loopback server
+ * server error lines — and kn_cli_http_do against a real loopback server
  * (libmicrohttpd on an ephemeral port): the request it sends (method,
  * headers, no stray form Content-Type, body) and the "cannot reach"
  * message when nothing listens.
@@ -56,10 +56,10 @@ test_escape(void **state)
     const char *segs[] = {"v1", "resources", "a b", "x/y"};
 
     (void)state;
-    assert_int_equal(kn_url_escape(&b, "dir/my file.yaml?&=ż"), 0);
+    assert_int_equal(kn_cli_url_escape(&b, "dir/my file.yaml?&=ż"), 0);
     assert_string_equal(b.data, "dir%2Fmy%20file.yaml%3F%26%3D%C5%BC");
     ce_buf_reset(&b);
-    assert_int_equal(kn_url_segments(&b, segs, 4), 0);
+    assert_int_equal(kn_cli_url_segments(&b, segs, 4), 0);
     assert_string_equal(b.data, "/v1/resources/a%20b/x%2Fy");
     ce_buf_free(&b);
 }
@@ -67,12 +67,12 @@ test_escape(void **state)
 static void
 error_of(long status, const char *body, char *buf, size_t n, bool *server)
 {
-    kn_http_resp r;
+    kn_cli_http_resp r;
 
     memset(&r, 0, sizeof(r));
     r.status = status;
     ce_buf_puts(&r.body, body);
-    *server = kn_http_error_text(&r, buf, n);
+    *server = kn_cli_http_error_text(&r, buf, n);
     ce_buf_free(&r.body);
 }
 
@@ -83,8 +83,9 @@ test_error_text(void **state)
     bool server;
 
     (void)state;
-    error_of(400, "{\"error\":\"b.yaml:3: spec.x: unknown field\","
-                  "\"where\":\"b.yaml:3\",\"field\":\"spec.x\"}",
+    error_of(400,
+             "{\"error\":\"b.yaml:3: spec.x: unknown field\","
+             "\"where\":\"b.yaml:3\",\"field\":\"spec.x\"}",
              buf, sizeof(buf), &server);
     assert_true(server);
     assert_string_equal(buf, "b.yaml:3: spec.x: unknown field");
@@ -99,8 +100,8 @@ test_error_text(void **state)
     error_of(503, "", buf, sizeof(buf), &server);
     assert_false(server);
     assert_string_equal(buf, "HTTP 503 Service Unavailable");
-    assert_string_equal(kn_http_reason(202), "Accepted");
-    assert_string_equal(kn_http_reason(299), "");
+    assert_string_equal(kn_cli_http_reason(202), "Accepted");
+    assert_string_equal(kn_cli_http_reason(299), "");
 }
 
 /* ---------------------------------------------- a loopback HTTP server */
@@ -115,8 +116,7 @@ struct seen {
 };
 
 static enum MHD_Result
-count_header(void *cls, enum MHD_ValueKind kind, const char *k,
-             const char *v)
+count_header(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
 {
     struct seen *s = cls;
 
@@ -129,8 +129,8 @@ count_header(void *cls, enum MHD_ValueKind kind, const char *k,
 
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *conn, const char *url,
-        const char *method, const char *version, const char *data,
-        size_t *size, void **ctx)
+        const char *method, const char *version, const char *data, size_t *size,
+        void **ctx)
 {
     static int marker;
     struct seen *s = cls;
@@ -156,8 +156,8 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
     v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "ce-type");
     snprintf(s->ce_type, sizeof(s->ce_type), "%s", v ? v : "(none)");
     MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, s);
-    r = MHD_create_response_from_buffer(strlen(answer), (void *)(uintptr_t)answer,
-                                        MHD_RESPMEM_PERSISTENT);
+    r = MHD_create_response_from_buffer(
+        strlen(answer), (void *)(uintptr_t)answer, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(r, "Retry-After", "7");
     ret = MHD_queue_response(conn, 503, r);
     MHD_destroy_response(r);
@@ -172,8 +172,8 @@ test_request(void **state)
     const union MHD_DaemonInfo *info;
     char url[128], err[256];
     ce_headers h;
-    kn_http_req req = {0};
-    kn_http_resp resp;
+    kn_cli_http_req req = {0};
+    kn_cli_http_resp resp;
 
     (void)state;
     memset(&s, 0, sizeof(s));
@@ -194,7 +194,7 @@ test_request(void **state)
     req.body_len = 5;
     req.headers = &h;
     req.timeout_ms = 10000;
-    assert_int_equal(kn_http_do(&req, &resp, err, sizeof(err)), 0);
+    assert_int_equal(kn_cli_http_do(&req, &resp, err, sizeof(err)), 0);
     assert_int_equal(resp.status, 503);
     assert_int_equal(resp.retry_after, 7);
     assert_string_equal(resp.body.data,
@@ -205,15 +205,15 @@ test_request(void **state)
     assert_string_equal(s.ce_type, "t%20x");
     assert_false(s.has_expect);
     assert_string_equal(s.body.data, "hello");
-    kn_http_resp_free(&resp);
+    kn_cli_http_resp_free(&resp);
 
     /* With a content type. */
     ce_buf_reset(&s.body);
     req.content_type = "application/yaml";
     req.headers = NULL;
-    assert_int_equal(kn_http_do(&req, &resp, err, sizeof(err)), 0);
+    assert_int_equal(kn_cli_http_do(&req, &resp, err, sizeof(err)), 0);
     assert_string_equal(s.ctype, "application/yaml");
-    kn_http_resp_free(&resp);
+    kn_cli_http_resp_free(&resp);
 
     MHD_stop_daemon(d);
     ce_headers_free(&h);
@@ -226,8 +226,8 @@ test_refused(void **state)
     struct sockaddr_in sa;
     socklen_t sl = sizeof(sa);
     char url[128], err[256];
-    kn_http_req req = {0};
-    kn_http_resp resp;
+    kn_cli_http_req req = {0};
+    kn_cli_http_resp resp;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     (void)state;
@@ -242,10 +242,9 @@ test_refused(void **state)
     req.method = "GET";
     req.url = url;
     req.target = "the admin API at here";
-    assert_int_equal(kn_http_do(&req, &resp, err, sizeof(err)), -1);
-    assert_string_equal(err,
-                        "cannot reach the admin API at here: "
-                        "Connection refused");
+    assert_int_equal(kn_cli_http_do(&req, &resp, err, sizeof(err)), -1);
+    assert_string_equal(err, "cannot reach the admin API at here: "
+                             "Connection refused");
     close(fd);
 }
 
