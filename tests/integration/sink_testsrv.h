@@ -259,4 +259,135 @@ static TS_UNUSED int ts_dead_port(void)
     return port;
 }
 
+/* ------------------------------------------------ client-side helpers */
+
+#include "sinks/sinks.h"
+
+/* Copy of a delivery result, filled by tw_cb on the loop thread. */
+typedef struct tw_result {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    int done;
+    kn_delivery_status status;
+    int attempts, http_code, error_code, dls_attempts, dls_http_code;
+    char error[256], dls_error[256], reply_error[256];
+    char error_data[1100];
+    size_t error_data_len;
+    ce_event *reply;
+    bool has_ttl;
+    int32_t ttl;
+    int64_t latency_ns;
+    int64_t t_done_ns;
+} tw_result;
+
+static TS_UNUSED void tw_init(tw_result *w)
+{
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->m, NULL);
+    pthread_cond_init(&w->cv, NULL);
+}
+
+static TS_UNUSED void tw_fini(tw_result *w)
+{
+    ce_event_unref(w->reply);
+    pthread_mutex_destroy(&w->m);
+    pthread_cond_destroy(&w->cv);
+}
+
+static TS_UNUSED void tw_cb(const kn_delivery_result *r, void *arg)
+{
+    tw_result *w = arg;
+    pthread_mutex_lock(&w->m);
+    w->status = r->status;
+    w->attempts = r->attempts;
+    w->http_code = r->http_code;
+    w->error_code = r->error_code;
+    w->dls_attempts = r->dls_attempts;
+    w->dls_http_code = r->dls_http_code;
+    snprintf(w->error, sizeof w->error, "%s", r->error);
+    snprintf(w->dls_error, sizeof w->dls_error, "%s", r->dls_error);
+    snprintf(w->reply_error, sizeof w->reply_error, "%s", r->reply_error);
+    w->error_data_len = r->error_data_len;
+    if (r->error_data_len <= sizeof w->error_data)
+        memcpy(w->error_data, r->error_data, r->error_data_len);
+    w->reply = r->reply;
+    w->has_ttl = r->has_ttl;
+    w->ttl = r->ttl;
+    w->latency_ns = r->latency_ns;
+    w->t_done_ns = kn_now_mono_ns();
+    w->done++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->m);
+}
+
+/* Waits until `count` callbacks ran (generous deadline: a hang guard, not
+ * a speed check). Returns the count seen. */
+static TS_UNUSED int tw_wait_n(tw_result *w, int count, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->m);
+    while (w->done < count &&
+           pthread_cond_timedwait(&w->cv, &w->m, &ts) == 0)
+        ;
+    int n = w->done;
+    pthread_mutex_unlock(&w->m);
+    return n;
+}
+
+/* A frozen test event with JSON data, a TTL and a traceparent. */
+static TS_UNUSED ce_event *tw_event(const char *id)
+{
+    ce_event *ev = ce_event_new();
+    ce_event_set_str(ev, "specversion", "1.0", NULL);
+    ce_event_set_str(ev, "id", id, NULL);
+    ce_event_set_str(ev, "source", "/knit/tests", NULL);
+    ce_event_set_str(ev, "type", "dev.knit.test", NULL);
+    ce_event_set_str(ev, "datacontenttype", "application/json", NULL);
+    ce_event_set_int(ev, "knativebrokerttl", 255, NULL);
+    ce_event_set_str(ev, "traceparent",
+                     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                     NULL);
+    ce_event_set_str(ev, "myext", "hello world", NULL);
+    ce_event_set_data(ev, "{\"n\":1}", 7);
+    ce_event_freeze(ev);
+    return ev;
+}
+
+/* A spec for tests: given retries, linear backoff of delay_ms. */
+static TS_UNUSED kn_delivery_spec tw_spec(int retry, int64_t delay_ms)
+{
+    kn_delivery_spec s;
+    kn_delivery_spec_default(&s);
+    s.retry = retry;
+    s.policy = KN_BACKOFF_LINEAR;
+    s.backoff_delay_ms = delay_ms;
+    s.timeout_ms = 10000;
+    return s;
+}
+
+/* Submits one delivery and waits for its outcome (20 s hang guard). */
+static TS_UNUSED int tw_deliver(kn_sink_client *c, const char *url,
+                                const kn_delivery_spec *spec, ce_event *ev,
+                                tw_result *w)
+{
+    kn_delivery_req req;
+    kn_err err;
+    memset(&req, 0, sizeof req);
+    req.event = ev;
+    req.url = url;
+    req.spec = spec;
+    req.ns = "ns1";
+    int rc = kn_sink_submit(c, &req, tw_cb, w, &err);
+    if (rc != KN_OK)
+        return rc;
+    return tw_wait_n(w, 1, 20000) == 1 ? KN_OK : KN_TIMEOUT;
+}
+
 #endif /* KNIT_SINK_TESTSRV_H */
