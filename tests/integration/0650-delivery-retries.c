@@ -105,7 +105,7 @@ static void test_non_retryable_codes(void **state)
     const unsigned codes[] = {400, 401, 403, 405, 413, 422, 301, 302};
     (void)state;
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
-        ts_server *s = ts_start(h_status, (void *)(uintptr_t)codes[i]);
+        ts_server *s = ts_start(h_status, (const void *)(uintptr_t)codes[i]);
         kn_delivery_spec spec = tw_spec(5, 10);
         ce_event *ev = tw_event("nr");
         tw_result w;
@@ -129,7 +129,7 @@ static void test_retryable_codes_run_out(void **state)
     const unsigned codes[] = {404, 408, 409, 429, 500, 502, 504, 600};
     (void)state;
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
-        ts_server *s = ts_start(h_status, (void *)(uintptr_t)codes[i]);
+        ts_server *s = ts_start(h_status, (const void *)(uintptr_t)codes[i]);
         kn_delivery_spec spec = tw_spec(2, 5);
         ce_event *ev = tw_event("r");
         tw_result w;

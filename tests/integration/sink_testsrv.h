@@ -53,7 +53,7 @@ struct ts_server {
     int port;
     char url[64];
     ts_handler handler;
-    void *user;
+    const void *user;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     ts_req reqs[TS_MAX_REQS];
@@ -177,7 +177,7 @@ static void ts_on_conn(void *cls, struct MHD_Connection *conn,
 }
 
 /* Starts a server on 127.0.0.1, any free port. */
-static TS_UNUSED ts_server *ts_start(ts_handler handler, void *user)
+static TS_UNUSED ts_server *ts_start(ts_handler handler, const void *user)
 {
     ts_server *s = calloc(1, sizeof *s);
     const union MHD_DaemonInfo *info;
