@@ -379,7 +379,9 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
     }
     room = d->resp_cap > d->resp.len ? d->resp_cap - d->resp.len : 0;
     take = len < room ? len : room;
-    if (take < len || (take && ce_buf_append(&d->resp, p, take) != CE_OK))
+    if (take && ce_buf_append(&d->resp, p, take) != CE_OK)
+        take = 0;
+    if (take < len)
         d->truncated = true;      /* the rest is read and dropped */
     return len;
 }

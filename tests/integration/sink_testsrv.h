@@ -308,7 +308,7 @@ static TS_UNUSED void tw_cb(const kn_delivery_result *r, void *arg)
     snprintf(w->dls_error, sizeof w->dls_error, "%s", r->dls_error);
     snprintf(w->reply_error, sizeof w->reply_error, "%s", r->reply_error);
     w->error_data_len = r->error_data_len;
-    if (r->error_data_len <= sizeof w->error_data)
+    if (r->error_data_len && r->error_data_len <= sizeof w->error_data)
         memcpy(w->error_data, r->error_data, r->error_data_len);
     w->reply = r->reply;
     w->has_ttl = r->has_ttl;
