@@ -311,8 +311,8 @@ static void next_segment(kn_lcursor *c)
     kn_log *lg = c->log;
     kn_seg *s = lg->segs[seg_for_offset(lg, c->off)];
     if (s->base > c->off)
-        KN_WARN(KN_LOG_COMP, "log %s: cursor '%s' skips offsets %" PRIu64
-                "..%" PRIu64 " deleted by retention", lg->label,
+        KN_WARN(KN_LOG_COMP, "log %s: cursor '%s' skips offsets [%" PRIu64
+                ", %" PRIu64 ") deleted by retention", lg->label,
                 c->group->name, c->off, s->base);
     if (s != c->seg)
         set_seg(c, s, KN_SEG_HDR, s->base);
@@ -423,8 +423,8 @@ static int resync(kn_lcursor *c, kn_seg *s, int fd, uint64_t end,
     }
     munmap(m, (size_t)end);
     KN_WARN(KN_LOG_COMP, "log %s: cursor '%s' seeks over a corrupt region "
-            "of %s from byte %" PRIu64 " (offsets %" PRIu64 "..%" PRIu64
-            " skipped)", c->log->label, c->group->name, s->path, *pos, *off,
+            "of %s from byte %" PRIu64 " (offsets [%" PRIu64 ", %" PRIu64
+            ") skipped)", c->log->label, c->group->name, s->path, *pos, *off,
             o2);
     *pos = q != UINT64_MAX ? q : end;
     *off = o2;

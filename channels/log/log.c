@@ -559,7 +559,7 @@ static int recover_active(kn_log *lg, kn_seg *s, kn_err *err)
                           strerror(errno));
     KN_WARN(KN_LOG_COMP, "log %s: recovered %s: %s at byte %" PRIu64
             "; truncated %" PRIu64 " bytes from byte %" PRIu64 ", keeping %"
-            PRIu64 " records (offsets %" PRIu64 "..%" PRIu64 "), dropping %"
+            PRIu64 " records (offsets [%" PRIu64 ", %" PRIu64 ")), dropping %"
             PRIu64 " records of an unfinished append", lg->label, s->path,
             sc.why, sc.stop_pos, cut, sc.valid_bytes, sc.records, s->base,
             sc.next_offset, sc.dropped);
@@ -614,8 +614,8 @@ static int load_segments(kn_log *lg, kn_err *err)
         rc = i + 1 < n ? open_sealed(lg, s, err) : recover_active(lg, s, err);
         if (rc == KN_OK && i > 0 &&
             lg->segs[i - 1]->next_offset != s->base)
-            rc = kn_err_set(err, KN_CORRUPT, "log %s: offsets %" PRIu64
-                            "..%" PRIu64 " are missing: %s ends at %" PRIu64
+            rc = kn_err_set(err, KN_CORRUPT, "log %s: offsets [%" PRIu64
+                            ", %" PRIu64 ") are missing: %s ends at %" PRIu64
                             " but the next segment is %s", lg->label,
                             lg->segs[i - 1]->next_offset, s->base,
                             lg->segs[i - 1]->path,
@@ -730,8 +730,8 @@ static int log_open(const kn_channel_config *cfg, kn_channel **out,
         goto fail;
     }
     lg->writer_started = true;
-    KN_DEBUG(KN_LOG_COMP, "log %s: open, %zu segments, offsets %" PRIu64
-             "..%" PRIu64, lg->label, lg->nsegs, lg->segs[0]->base, lg->head);
+    KN_DEBUG(KN_LOG_COMP, "log %s: open, %zu segments, offsets [%" PRIu64
+             ", %" PRIu64 ")", lg->label, lg->nsegs, lg->segs[0]->base, lg->head);
     *out = &lg->base;
     return KN_OK;
 fail:

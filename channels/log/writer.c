@@ -418,7 +418,7 @@ static void warn_forced(const kn_log *lg, const kn_seg *s)
                                      "%s%s@%" PRIu64, used ? ", " : "",
                                      g->name, g->committed);
     KN_WARN(KN_LOG_COMP, "log %s: retention.max.bytes forces deleting %s "
-            "(offsets %" PRIu64 "..%" PRIu64 ") before these cursors "
+            "(offsets [%" PRIu64 ", %" PRIu64 ")) before these cursors "
             "committed it: %s", lg->label, s->path, s->base,
             s->next_offset, names);
 }
