@@ -127,17 +127,23 @@ int64_t kn_now_mono_ns(void);
 int64_t kn_now_mono_ms(void);
 /* Wall clock in nanoseconds since the epoch. */
 int64_t kn_now_wall_ns(void);
-/* RFC 3339 UTC with nanoseconds of a wall-clock ns value. buf must hold
- * CE_TIME_MAX bytes. */
+/* RFC 3339 UTC with nanoseconds of a wall-clock ns value, always nine
+ * fractional digits ("2024-01-02T03:04:05.123456789Z", sorts as text).
+ * buf must hold CE_TIME_MAX bytes. Returns the length. */
 size_t kn_time_format_ns(int64_t wall_ns, char *buf);
-/* Parses RFC 3339 to wall-clock ns. */
+/* Parses RFC 3339 to wall-clock ns (any offset; fraction up to 9 digits;
+ * leap second 60 read as :59.999999999). KN_INVAL with err->msg naming
+ * the problem, including values outside int64 ns (1677..2262). */
 int kn_time_parse_ns(const char *s, int64_t *ns_out, kn_err *err);
 
 /* ------------------------------------------------------ YAML → JSON */
 
 /* One YAML document converted to a jansson tree, with a side table that
  * maps JSON paths ("spec.delivery.retry", "spec.filters[0].exact") to the
- * 1-based line where the node starts, so errors can say file:line. */
+ * 1-based line where the node starts, so errors can say file:line.
+ * Path syntax: members joined with '.', keys verbatim (no escaping, e.g.
+ * "metadata.annotations.knit.dev/max-in-flight"), array items "[i]", the
+ * root "". A member's line is the line of its key. */
 typedef struct kn_yaml_doc {
     json_t *root;        /* owned */
     int line;            /* line of the document start */
@@ -146,25 +152,40 @@ typedef struct kn_yaml_doc {
 
 /* Parses every document in buf (multi-document streams). Scalars are typed
  * by YAML 1.2 core-schema rules (null, bool, int, float, else string;
- * quoted scalars are always strings). Returns the count of documents in
- * *docs (malloc'd array) or a negative status with err->where =
- * "name:line". */
+ * quoted and block scalars are always strings; !!str/!!int/!!float/!!bool/
+ * !!null tags honoured, other tags rejected). Mapping keys must be unique
+ * strings. Anchors/aliases are supported (an alias is a deep copy; total
+ * expansion and nesting are bounded). Empty (null) documents are skipped.
+ * Returns the count of documents in *docs (malloc'd array, free with
+ * kn_yaml_docs_free) or a negative status (KN_PARSE, KN_NOMEM) with
+ * err->where = "name:line", err->field = the path when it applies, and
+ * err->msg = the problem (libyaml's text for syntax errors); on error
+ * *docs = NULL and *count = 0. buf need not be NUL-terminated. */
 int kn_yaml_load(const char *name, const char *buf, size_t n,
                  kn_yaml_doc **docs, size_t *count, kn_err *err);
 void kn_yaml_docs_free(kn_yaml_doc *docs, size_t count);
-/* Line of a path (0 if unknown); falls back to the nearest parent path. */
+/* Line of a path (0 if unknown); falls back to the nearest parent path,
+ * then to the document's line. */
 int kn_yaml_line(const kn_yaml_doc *doc, const char *path);
-/* Emits a JSON tree as YAML (for `-o yaml`). */
+/* Appends a JSON tree as one YAML document (block style, no "---") to
+ * out, for `-o yaml`. Strings that would load back as another type
+ * ("true", "12", "", "null", …) are quoted, so kn_yaml_load gives back an
+ * equal tree. KN_INVAL / KN_NOMEM / KN_TOOBIG (nesting > 1024). */
 int kn_yaml_emit(const json_t *root, ce_buf *out);
 
 /* ------------------------------------------------------------- files */
 
-/* Reads a whole file (or "-" = stdin) into a NUL-terminated buffer. */
+/* Reads a whole file (or "-" = stdin) into a NUL-terminated buffer,
+ * replacing out's content. KN_NOTFOUND / KN_INVAL (a directory) / KN_IO /
+ * KN_NOMEM with err->msg naming the file and the reason. */
 int kn_read_file(const char *path, ce_buf *out, kn_err *err);
-/* Writes atomically: path.tmp, fsync, rename, fsync dir. */
+/* Writes atomically: path.tmp.<pid>.<seq>, fsync, rename, fsync dir. A
+ * crash leaves the old or the new content, never a mix. KN_NOSPACE /
+ * KN_NOTFOUND / KN_IO with err->msg naming the failed step. */
 int kn_write_file_atomic(const char *path, const void *p, size_t n,
                          kn_err *err);
-/* mkdir -p. */
+/* mkdir -p; existing directories are fine. KN_EXISTS if a component is
+ * not a directory, else KN_IO / KN_NOTFOUND with errno set. */
 int kn_mkdirs(const char *path, int mode);
 
 /* ------------------------------------------------------------- misc */

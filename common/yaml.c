@@ -484,6 +484,10 @@ int kn_yaml_load(const char *name, const char *buf, size_t n,
     *count = 0;
     if (!yaml_parser_initialize(&parser))
         return kn_err_set(err, KN_NOMEM, "out of memory");
+    if (!buf) {
+        buf = "";
+        n = 0;
+    }
     yaml_parser_set_input_string(&parser, (const unsigned char *)buf, n);
     int rc = KN_OK;
     for (bool done = false; !done && rc == KN_OK;) {

@@ -168,6 +168,9 @@ static void test_multi_doc(void **state)
     assert_int_equal(kn_yaml_load("e", "# x\n", 4, &docs, &n, &err), 0);
     kn_yaml_docs_free(docs, n);
 
+    assert_int_equal(kn_yaml_load("e", NULL, 0, &docs, &n, &err), 0);
+    kn_yaml_docs_free(docs, n);
+
     /* the length is honoured: no NUL terminator needed */
     char buf[] = {'a', ':', ' ', '1', 'X'};
     assert_int_equal(kn_yaml_load("n", buf, 4, &docs, &n, &err), 1);
