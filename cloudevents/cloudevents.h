@@ -152,6 +152,10 @@ ce_event *ce_event_clone(const ce_event *ev);
  * "required"), and the name against the naming rules. */
 int ce_event_set(ce_event *ev, const char *name, const char *value, size_t n,
                  ce_type type, ce_err *err);
+/* Same as ce_event_set with a name that need not be NUL-terminated
+ * (e.g. borrowed from a header). */
+int ce_event_setn(ce_event *ev, const char *name, size_t nlen,
+                  const char *value, size_t n, ce_type type, ce_err *err);
 /* Convenience: NUL-terminated value, type String for extensions. */
 int ce_event_set_str(ce_event *ev, const char *name, const char *value,
                      ce_err *err);

@@ -304,29 +304,39 @@ int ce__event_set_raw(ce_event *ev, int core, const char *name, size_t nlen,
 /* Sets an attribute from its canonical string; see cloudevents.h.
  * Errors: CE_EFROZEN, CE_EINVAL (name or value; err names the attribute),
  * CE_ENOMEM. Thread: the owner of the mutable event. */
-int ce_event_set(ce_event *ev, const char *name, const char *value, size_t n,
-                 ce_type type, ce_err *err)
+int ce_event_setn(ce_event *ev, const char *name, size_t nlen,
+                  const char *value, size_t n, ce_type type, ce_err *err)
 {
-    size_t nlen = strlen(name);
     int core = ce__core_index(name, nlen);
-    if (ce_event_frozen(ev))
-        return frozen_err(name, err);
-    if (core >= 0) {
-        type = ce__core_types[core];
-    } else {
+    char buf[24]; /* NUL-terminated name for error messages */
+    const char *attr = buf;
+    if (core < 0) {
         int rc = ce_check_attr_name(name, nlen, err);
         if (rc != CE_OK)
             return rc;
         if ((unsigned)type > CE_TYPE_TIMESTAMP)
-            return ce_err_set(err, CE_EINVAL, name, -1,
+            return ce_err_set(err, CE_EINVAL, "", -1,
                               "unknown attribute type %d", (int)type);
+        memcpy(buf, name, nlen);
+        buf[nlen] = '\0';
+    } else {
+        type = ce__core_types[core];
+        attr = ce__core_names[core];
     }
+    if (ce_event_frozen(ev))
+        return frozen_err(attr, err);
     if (!value && n)
-        return ce_err_set(err, CE_EINVAL, name, -1, "NULL value");
-    int rc = ce__check_value(type, value ? value : "", n, name, err);
+        return ce_err_set(err, CE_EINVAL, attr, -1, "NULL value");
+    int rc = ce__check_value(type, value ? value : "", n, attr, err);
     if (rc != CE_OK)
         return rc;
     return ce__event_set_raw(ev, core, name, nlen, value, n, type, err);
+}
+
+int ce_event_set(ce_event *ev, const char *name, const char *value, size_t n,
+                 ce_type type, ce_err *err)
+{
+    return ce_event_setn(ev, name, strlen(name), value, n, type, err);
 }
 
 int ce_event_set_str(ce_event *ev, const char *name, const char *value,

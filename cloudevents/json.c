@@ -448,8 +448,8 @@ static int attr_member(dec *d, const char *name, size_t nl, int core)
         return literal(j, "null", 4); /* null = unset */
     }
     if (c == '"') {
-        const char *raw, *v;
-        size_t rl, n;
+        const char *raw, *v = NULL;
+        size_t rl, n = 0;
         bool esc;
         int rc = scan_string(j, &raw, &rl, &esc);
         if (rc == CE_OK)
@@ -578,8 +578,8 @@ static int finish_data(dec *d)
     size_t ctl = 0;
     const char *ct = ce_event_get(d->ev, "datacontenttype", &ctl, NULL);
     jp sub = {d->j.s, d->dval, d->dval + d->dlen, d->j.err};
-    const char *raw, *v;
-    size_t rl, n;
+    const char *raw, *v = NULL;
+    size_t rl, n = 0;
     bool esc;
     if (d->dkind == DK_DATA && ce_media_is_json(ct, ctl)) {
         char *o = ce__event_data_alloc(d->ev, d->dlen);

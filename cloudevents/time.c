@@ -92,28 +92,59 @@ static int parse_offset(const char *s, size_t n, size_t *i, int *off,
     return CE_OK;
 }
 
+/* Reads "YYYY-MM-DDThh:mm:ss" into f[0..5] with error detail; *i ends
+ * after the seconds. */
+static int fields_slow(const char *s, size_t n, size_t *i, int f[6],
+                       ce_err *err)
+{
+    static const char sep[] = "--T::";
+    static const char *const what[] = {
+        "expected YYYY-", "expected MM-", "expected DD followed by 'T'",
+        "expected hh:", "expected mm:", "expected ss"};
+    for (int k = 0; k < 6; k++) {
+        f[k] = digits(s, n, i, k == 0 ? 4 : 2);
+        if (f[k] < 0 || (k < 5 && !expect(s, n, i, sep[k])))
+            return bad(err, *i, what[k]);
+    }
+    return CE_OK;
+}
+
+/* The same for well-formed input without bounds checks per character. */
+static bool fields_fast(const char *s, size_t n, int f[6])
+{
+    static const char pat[] = "dddd-dd-ddTdd:dd:dd";
+    if (n < 20)
+        return false;
+    for (int k = 0; k < 19; k++) {
+        if (pat[k] == 'd') {
+            if ((unsigned)(s[k] - '0') > 9)
+                return false;
+        } else if (s[k] != pat[k] && !(k == 10 && s[k] == 't')) {
+            return false;
+        }
+    }
+#define D2(k) ((s[k] - '0') * 10 + (s[k + 1] - '0'))
+    f[0] = D2(0) * 100 + D2(2);
+    f[1] = D2(5);
+    f[2] = D2(8);
+    f[3] = D2(11);
+    f[4] = D2(14);
+    f[5] = D2(17);
+#undef D2
+    return true;
+}
+
 /* Parses RFC 3339 date-time; see cloudevents.h. Thread: any. */
 int ce_time_parse(const char *s, size_t n, ce_time *out, ce_err *err)
 {
-    size_t i = 0;
-    int y = digits(s, n, &i, 4);
-    if (y < 0 || !expect(s, n, &i, '-'))
-        return bad(err, i, "expected YYYY-");
-    int mo = digits(s, n, &i, 2);
-    if (mo < 0 || !expect(s, n, &i, '-'))
-        return bad(err, i, "expected MM-");
-    int d = digits(s, n, &i, 2);
-    if (d < 0 || !expect(s, n, &i, 'T'))
-        return bad(err, i, "expected DD followed by 'T'");
-    int h = digits(s, n, &i, 2);
-    if (h < 0 || !expect(s, n, &i, ':'))
-        return bad(err, i, "expected hh:");
-    int mi = digits(s, n, &i, 2);
-    if (mi < 0 || !expect(s, n, &i, ':'))
-        return bad(err, i, "expected mm:");
-    int se = digits(s, n, &i, 2);
-    if (se < 0)
-        return bad(err, i, "expected ss");
+    size_t i = 19;
+    int f[6];
+    if (!fields_fast(s, n, f)) {
+        i = 0;
+        if (fields_slow(s, n, &i, f, err) != CE_OK)
+            return CE_EINVAL;
+    }
+    int y = f[0], mo = f[1], d = f[2], h = f[3], mi = f[4], se = f[5];
     if (mo < 1 || mo > 12)
         return bad(err, 5, "month out of range");
     if (d < 1 || d > days_in_month(y, mo))

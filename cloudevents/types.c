@@ -115,10 +115,23 @@ static bool is_nonchar(long cp)
     return (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE;
 }
 
+/* True when none of the 8 bytes is outside 0x20..0x7E. */
+static bool word_printable(const unsigned char *p)
+{
+    uint64_t x;
+    const uint64_t ones = 0x0101010101010101ULL, high = ones * 0x80;
+    memcpy(&x, p, 8);
+    uint64_t below = (x - ones * 0x20) & ~x & high; /* a byte < 0x20 */
+    uint64_t above = ((x + ones) | x) & high;       /* a byte >= 0x7F */
+    return !(below | above);
+}
+
 int ce__check_string(const char *v, size_t n, const char *attr, ce_err *err)
 {
     const unsigned char *u = (const unsigned char *)v;
     size_t i = 0;
+    while (i + 8 <= n && word_printable(u + i))
+        i += 8;
     while (i < n) {
         if (u[i] >= 0x20 && u[i] < 0x7F) {
             i++;
@@ -214,6 +227,28 @@ static int check_base64(const char *v, size_t n, const char *attr,
 
 /* ------------------------------------------------------------ URIs */
 
+/* Character classes of ASCII bytes (bytes >= 0x80 are in none). */
+enum {
+    CC_URI = 1,    /* RFC 3986 unreserved / sub-delims */
+    CC_COLON = 2,
+    CC_AT = 4,
+    CC_SLASH = 8,
+    CC_QMARK = 16,
+    CC_HEX = 32,
+    CC_TOKEN = 64, /* RFC 2045 token character */
+};
+
+static const unsigned char cclass[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 65, 0, 64, 65, 64, 65, 65, 1, 1, 65, 65, 1, 65, 65, 8,
+    97, 97, 97, 97, 97, 97, 97, 97, 97, 97, 2, 1, 0, 1, 0, 16,
+    4, 97, 97, 97, 97, 97, 97, 65, 65, 65, 65, 65, 65, 65, 65, 65,
+    65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 0, 0, 0, 64, 65,
+    64, 97, 97, 97, 97, 97, 97, 65, 65, 65, 65, 65, 65, 65, 65, 65,
+    65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 64, 64, 64, 65, 0,
+};
+
 static bool is_alpha(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -226,7 +261,7 @@ static bool is_digit(unsigned char c)
 
 static bool is_hex(unsigned char c)
 {
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    return cclass[c] & CC_HEX;
 }
 
 static bool is_unreserved(unsigned char c)
@@ -237,7 +272,7 @@ static bool is_unreserved(unsigned char c)
 
 static bool is_subdelim(unsigned char c)
 {
-    return c != 0 && strchr("!$&'()*+,;=", c) != NULL;
+    return (cclass[c] & CC_URI) && !is_unreserved(c);
 }
 
 /* A URI syntax problem: message and byte offset. */
@@ -253,21 +288,21 @@ static bool fault(uri_fault *f, const char *why, size_t at)
     return false;
 }
 
-/* Scans s[*i..end) over characters allowed by `extra` in addition to
- * unreserved, sub-delims and pct-encoded; stops at any other character. */
-static bool scan_chars(const char *s, size_t end, size_t *i,
-                       const char *extra, uri_fault *f)
+/* Scans s[*i..end) over unreserved, sub-delims, pct-encoded and the
+ * characters of class mask `extra`; stops at any other character. */
+static bool scan_chars(const char *s, size_t end, size_t *i, unsigned extra,
+                       uri_fault *f)
 {
+    unsigned ok = CC_URI | extra;
     while (*i < end) {
         unsigned char c = (unsigned char)s[*i];
-        if (c == '%') {
+        if (cclass[c] & ok) {
+            (*i)++;
+        } else if (c == '%') {
             if (end - *i < 3 || !is_hex((unsigned char)s[*i + 1]) ||
                 !is_hex((unsigned char)s[*i + 2]))
                 return fault(f, "malformed percent-encoding", *i);
             *i += 3;
-        } else if (is_unreserved(c) || is_subdelim(c) ||
-                   (c && strchr(extra, c))) {
-            (*i)++;
         } else {
             break;
         }
@@ -302,34 +337,32 @@ static bool check_ip_literal(const char *s, size_t a, size_t b, uri_fault *f)
     return true;
 }
 
-/* authority = [ userinfo "@" ] host [ ":" port ], in s[a..b). */
-static bool check_authority(const char *s, size_t a, size_t b, uri_fault *f)
+/* authority = [ userinfo "@" ] host [ ":" port ], starting at s[*i];
+ * leaves *i at the end of the authority ('/', '?', '#' or the end). */
+static bool check_authority(const char *s, size_t n, size_t *i, uri_fault *f)
 {
-    size_t i = a;
-    const char *at = memchr(s + a, '@', b - a);
-    if (at) {
-        if (!scan_chars(s, (size_t)(at - s), &i, ":", f))
-            return false;
-        if (s + i != at)
-            return fault(f, "invalid character in userinfo", i);
-        i++;
-    }
-    if (i < b && s[i] == '[') {
-        const char *close = memchr(s + i, ']', b - i);
+    size_t a = *i;
+    if (!scan_chars(s, n, i, CC_COLON, f)) /* userinfo, or host ":" port */
+        return false;
+    if (*i < n && s[*i] == '@')
+        a = ++*i;
+    *i = a;
+    if (*i < n && s[*i] == '[') {
+        const char *close = memchr(s + *i, ']', n - *i);
         if (!close)
-            return fault(f, "unterminated IP literal", i);
-        if (!check_ip_literal(s, i + 1, (size_t)(close - s), f))
+            return fault(f, "unterminated IP literal", *i);
+        if (!check_ip_literal(s, *i + 1, (size_t)(close - s), f))
             return false;
-        i = (size_t)(close - s) + 1;
-    } else if (!scan_chars(s, b, &i, "", f)) {
+        *i = (size_t)(close - s) + 1;
+    } else if (!scan_chars(s, n, i, 0, f)) {
         return false;
     }
-    if (i < b && s[i] == ':') {
-        for (i++; i < b && is_digit((unsigned char)s[i]); i++)
+    if (*i < n && s[*i] == ':')
+        for (++*i; *i < n && is_digit((unsigned char)s[*i]); ++*i)
             ;
-    }
-    if (i != b)
-        return fault(f, "invalid character in authority", i);
+    if (*i < n && s[*i] != '/' && s[*i] != '?' && s[*i] != '#')
+        return fault(f, s[*i] == '@' ? "invalid character in userinfo"
+                                     : "invalid character in authority", *i);
     return true;
 }
 
@@ -357,25 +390,24 @@ static bool uri_ok(const char *s, size_t n, bool absolute, uri_fault *f)
         return fault(f, "not an absolute URI: no scheme", 0);
     }
     if (n - i >= 2 && s[i] == '/' && s[i + 1] == '/') {
-        size_t a = i + 2, b = a;
-        while (b < n && s[b] != '/' && s[b] != '?' && s[b] != '#')
-            b++;
-        if (!check_authority(s, a, b, f))
+        i += 2;
+        if (!check_authority(s, n, &i, f))
             return false;
-        i = b;
     }
-    if (!scan_chars(s, n, &i, ":@/", f))
+    if (!scan_chars(s, n, &i, CC_COLON | CC_AT | CC_SLASH, f))
         return false;
     if (i < n && s[i] == '?') {
         i++;
-        if (!scan_chars(s, n, &i, ":@/?", f))
+        if (!scan_chars(s, n, &i, CC_COLON | CC_AT | CC_SLASH | CC_QMARK,
+                        f))
             return false;
     }
     if (i < n && s[i] == '#') {
         if (absolute)
             return fault(f, "an absolute URI must not have a fragment", i);
         i++;
-        if (!scan_chars(s, n, &i, ":@/?", f))
+        if (!scan_chars(s, n, &i, CC_COLON | CC_AT | CC_SLASH | CC_QMARK,
+                        f))
             return false;
     }
     if (i != n)
@@ -435,14 +467,9 @@ int ce_check_value(ce_type t, const char *v, size_t n, ce_err *err)
 
 /* ------------------------------------------------------------ media types */
 
-static bool is_tspecial(unsigned char c)
-{
-    return c != 0 && strchr("()<>@,;:\\\"/[]?=", c) != NULL;
-}
-
 static bool is_token_char(unsigned char c)
 {
-    return c > 0x20 && c < 0x7F && !is_tspecial(c);
+    return cclass[c] & CC_TOKEN;
 }
 
 static bool is_ows(char c)
