@@ -9,35 +9,12 @@
  * event as they are, others are decoded into a stack buffer (a heap scratch
  * buffer only for values longer than it).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cloudevents/bind_int.h"
 #include "cloudevents/ce_int.h"
-
-enum {
-    REQ_SPECVERSION = 1u << 0,
-    REQ_ID = 1u << 1,
-    REQ_SOURCE = 1u << 2,
-    REQ_TYPE = 1u << 3,
-};
-
-/* Bit of a required attribute, 0 for others. */
-static unsigned required_bit(const char *name, size_t n)
-{
-    switch (n) {
-    case 2:
-        return memcmp(name, "id", 2) == 0 ? REQ_ID : 0;
-    case 4:
-        return memcmp(name, "type", 4) == 0 ? REQ_TYPE : 0;
-    case 6:
-        return memcmp(name, "source", 6) == 0 ? REQ_SOURCE : 0;
-    case 11:
-        return memcmp(name, "specversion", 11) == 0 ? REQ_SPECVERSION : 0;
-    default:
-        return 0;
-    }
-}
 
 /* Rewrites an error from the event model so that it names the header. */
 static int blame_header(ce_err *err, int rc, const char *hname)
@@ -59,16 +36,45 @@ static int blame_header(ce_err *err, int rc, const char *hname)
 
 /* Lower-cased NUL-terminated copy of a header name into dst (which holds
  * CE_BIND_NAME_MAX + 1 bytes); false when it is too long. */
+static inline uint64_t lower8(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = ones * 0x80;
+    uint64_t h = v & (ones * 0x7F);
+    uint64_t ge_a = h + ones * (0x80 - 'A');
+    uint64_t gt_z = h + ones * (0x7F - 'Z');
+    return v | ((~v & (ge_a ^ gt_z) & highs) >> 2);
+}
+
 static bool lower_name(char *dst, const char *s, size_t n)
 {
     if (n > CE_BIND_NAME_MAX)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        dst[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++) {
+            char c = s[i];
+            dst[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+        }
+    } else {            /* 8 bytes at a time, the last chunk overlapping */
+        uint64_t v;
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            memcpy(&v, s + i, 8);
+            v = lower8(v);
+            memcpy(dst + i, &v, 8);
+        }
+        memcpy(&v, s + n - 8, 8);
+        v = lower8(v);
+        memcpy(dst + n - 8, &v, 8);
     }
     dst[n] = '\0';
     return true;
+}
+
+/* True when name starts with the 3-byte binding prefix ("ce-", "ce_"),
+ * letters compared case-insensitively. */
+static inline bool has_prefix(const char *name, const char *prefix)
+{
+    return (name[0] | 0x20) == prefix[0] && (name[1] | 0x20) == prefix[1] &&
+           name[2] == prefix[2];
 }
 
 /* Trims SP/HTAB around s[0..*n). */
@@ -83,12 +89,18 @@ static const char *trim(const char *s, size_t *n)
     return s + a;
 }
 
-/* Decodes header value h into (*v, *vn): as-is, or into stack/scratch. */
+/* Decodes header value h into (*v, *vn): as-is, or into stack/scratch.
+ * *plain tells that the value is printable ASCII (a valid String). */
 static int header_value(const ce_bind_binary *b, const ce_header *h,
                         const char *hname, char *stack, size_t stack_cap,
                         ce_buf *scratch, unsigned flags, const char **v,
-                        size_t *vn, ce_err *err)
+                        size_t *vn, bool *plain, ce_err *err)
 {
+    *v = h->value;
+    *vn = h->value_len;
+    *plain = ce_bind_plain(h->value, h->value_len, b->pct);
+    if (*plain)
+        return CE_OK;
     if (!b->pct) {
         size_t bad;
         if (!ce_bind_utf8_valid((const unsigned char *)h->value,
@@ -96,13 +108,6 @@ static int header_value(const ce_bind_binary *b, const ce_header *h,
             return ce_err_set(err, CE_EPARSE, hname, (long)bad,
                               "header %s: value is not valid UTF-8 "
                               "(byte %zu)", hname, bad);
-        *v = h->value;
-        *vn = h->value_len;
-        return CE_OK;
-    }
-    if (ce_bind_pct_plain(h->value, h->value_len)) {
-        *v = h->value;
-        *vn = h->value_len;
         return CE_OK;
     }
     char *dst = stack;
@@ -130,7 +135,8 @@ static int set_ctype(const ce_bind_binary *b, ce_event *ev,
     size_t vn = ctype->value_len;
     const char *v = trim(ctype->value, &vn);
     size_t bad;
-    if (!ce_bind_utf8_valid((const unsigned char *)v, vn, &bad))
+    if (!ce_bind_plain(v, vn, false) &&
+        !ce_bind_utf8_valid((const unsigned char *)v, vn, &bad))
         return ce_err_set(err, CE_EPARSE, b->ctype_header, (long)bad,
                           "header %s: value is not valid UTF-8",
                           b->ctype_header);
@@ -155,20 +161,22 @@ static int set_ctype(const ce_bind_binary *b, ce_event *ev,
 
 static int missing(const ce_bind_binary *b, unsigned seen, ce_err *err)
 {
-    static const char *const names[] = {"specversion", "id", "source",
-                                        "type"};
+    static const int req[] = {CE_A_SPECVERSION, CE_A_ID, CE_A_SOURCE,
+                              CE_A_TYPE};
     for (unsigned i = 0; i < 4; i++) {
-        if (seen & (1u << i))
+        if (seen & (1u << req[i]))
             continue;
         char hname[CE_BIND_NAME_MAX + 1];
-        snprintf(hname, sizeof hname, "%s%s", b->prefix, names[i]);
+        snprintf(hname, sizeof hname, "%s%s", b->prefix,
+                 ce__core_names[req[i]]);
         return ce_err_set(err, CE_EINVAL, hname, -1,
                           "missing required header %s", hname);
     }
     return CE_OK;
 }
 
-/* One prefixed header → one attribute. */
+/* One prefixed header → one attribute. *seen has a bit per core
+ * attribute already set (duplicate detection without a lookup). */
 static int map_header(const ce_bind_binary *b, ce_event *ev,
                       const ce_header *h, size_t plen, char *stack,
                       size_t stack_cap, ce_buf *scratch, unsigned flags,
@@ -184,26 +192,47 @@ static int map_header(const ce_bind_binary *b, ce_event *ev,
     }
     const char *name = hname + plen;
     size_t nlen = h->name_len - plen;
-    if (!b->ce_dct_allowed && nlen == 15 &&
-        memcmp(name, "datacontenttype", 15) == 0)
+    int core = ce__core_index(name, nlen);
+    if (core == CE_A_DATACONTENTTYPE && !b->ce_dct_allowed)
         return ce_err_set(err, CE_EINVAL, hname, -1,
                           "header %s must not be sent in binary mode: "
                           "%s carries datacontenttype", hname,
                           b->ctype_header);
-    const char *v = NULL;
-    size_t vn = 0;
-    int rc = header_value(b, h, hname, stack, stack_cap, scratch, flags, &v,
-                          &vn, err);
-    if (rc != CE_OK)
-        return rc;
-    if (ce_event_getn(ev, name, nlen, NULL, NULL))
+    int rc;
+    if (core < 0 && (rc = ce_check_attr_name(name, nlen, err)) != CE_OK)
+        return blame_header(err, rc, hname);
+    if (core >= 0 ? (*seen & (1u << core)) != 0
+                  : ce_event_getn(ev, name, nlen, NULL, NULL) != NULL)
         return ce_err_set(err, CE_EINVAL, hname, -1,
                           "header %s appears more than once", hname);
-    rc = ce_event_set(ev, name, v, vn, CE_TYPE_STRING, err);
+    const char *v = NULL;
+    size_t vn = 0;
+    bool plain = false;
+    rc = header_value(b, h, hname, stack, stack_cap, scratch, flags, &v, &vn,
+                      &plain, err);
+    if (rc != CE_OK)
+        return rc;
+    ce_type t = core >= 0 ? ce__core_types[core] : CE_TYPE_STRING;
+    if (!(plain && t == CE_TYPE_STRING) &&
+        (rc = ce__check_value(t, v, vn, name, err)) != CE_OK)
+        return blame_header(err, rc, hname);
+    rc = ce__event_set_raw(ev, core, name, nlen, v, vn, t, err);
     if (rc != CE_OK)
         return blame_header(err, rc, hname);
-    *seen |= required_bit(name, nlen);
+    if (core >= 0)
+        *seen |= 1u << core;
     return CE_OK;
+}
+
+/* True when a content-type header among hs announces a structured or
+ * batched message. */
+static bool structured_announced(const ce_bind_binary *b, const ce_header *hs,
+                              size_t nh, size_t ctlen)
+{
+    for (size_t i = 0; ctlen && i < nh; i++)
+        if (ce_bind_ieq(hs[i].name, hs[i].name_len, b->ctype_header, ctlen))
+            return ce_bind_is_ce_media(hs[i].value, hs[i].value_len);
+    return false;
 }
 
 int ce_bind_decode_binary(const ce_bind_binary *b, const ce_header *hs,
@@ -218,17 +247,21 @@ int ce_bind_decode_binary(const ce_bind_binary *b, const ce_header *hs,
     char stack[512];
     ce_buf scratch = CE_BUF_INIT;
     const ce_header *ctype = NULL;
-    size_t plen = strlen(b->prefix);
+    size_t plen = 3; /* has_prefix() compares exactly 3 bytes */
     unsigned seen = 0;
     size_t ctlen = b->ctype_header ? strlen(b->ctype_header) : 0;
     int rc = CE_OK;
     for (size_t i = 0; i < nh; i++) {
         const ce_header *h = &hs[i];
-        if (h->name_len > plen && ce_bind_ieq(h->name, plen, b->prefix, plen)) {
+        if (h->name_len > plen && has_prefix(h->name, b->prefix)) {
             rc = map_header(b, ev, h, plen, stack, sizeof stack, &scratch,
                             flags, &seen, err);
-            if (rc != CE_OK)
+            if (rc != CE_OK) {
+                /* ce- headers of a structured message do not count */
+                if (structured_announced(b, hs + i + 1, nh - i - 1, ctlen))
+                    rc = CE_BIND_NOT_BINARY;
                 goto fail;
+            }
         } else if (ctlen && ce_bind_ieq(h->name, h->name_len,
                                         b->ctype_header, ctlen)) {
             if (ctype) {
@@ -237,9 +270,12 @@ int ce_bind_decode_binary(const ce_bind_binary *b, const ce_header *hs,
                                 b->ctype_header);
                 goto fail;
             }
+            if (ce_bind_is_ce_media(h->value, h->value_len)) {
+                rc = CE_BIND_NOT_BINARY;
+                goto fail;
+            }
             ctype = h;
-        } else if (h->name_len == plen &&
-                   ce_bind_ieq(h->name, plen, b->prefix, plen)) {
+        } else if (h->name_len == plen && has_prefix(h->name, b->prefix)) {
             rc = ce_err_set(err, CE_EINVAL, b->prefix, -1,
                             "header %s: empty attribute name", b->prefix);
             goto fail;

@@ -28,9 +28,10 @@ bool ce_bind_utf8_valid(const unsigned char *s, size_t n, size_t *bad);
 long ce_bind_pct_decode_into(char *dst, const char *s, size_t n,
                              unsigned flags, const char *hname, ce_err *err);
 
-/* True when a value can be used as-is by the decoder (no escapes, no
- * quotes, no bytes that need checking, no surrounding whitespace). */
-bool ce_bind_pct_plain(const char *s, size_t n);
+/* True when every byte is printable ASCII (0x20-0x7E): the value is a
+ * valid String as it is. With pct, also no '%' or '"' and no space at
+ * either end, so it needs no percent-decoding, unquoting or trimming. */
+bool ce_bind_plain(const char *s, size_t n, bool pct);
 
 /* Appends a header whose name is prefix+name and whose value is `value`,
  * percent-encoded when `pct` is true. Names and values stored in h->store
@@ -49,9 +50,15 @@ typedef struct ce_bind_binary {
     bool ctype_written;       /* encoder writes ctype_header */
 } ce_bind_binary;
 
-/* Binary-mode decode shared by all bindings: maps headers to a new event,
- * sets the data (when has_data), upgrades 0.3 and validates unless
- * CE_DECODE_NO_VALIDATE. Errors name the header at fault. */
+/* Returned by ce_bind_decode_binary when the content-type header starts
+ * with application/cloudevents: the message is not in binary mode. */
+#define CE_BIND_NOT_BINARY 1
+
+/* Binary-mode decode shared by all bindings, in one pass over the headers:
+ * maps them to a new event, sets the data (when has_data), upgrades 0.3
+ * and validates unless CE_DECODE_NO_VALIDATE. Errors name the header at
+ * fault. Returns CE_BIND_NOT_BINARY (nothing decoded, err untouched) when
+ * the content-type header announces a structured or batched message. */
 int ce_bind_decode_binary(const ce_bind_binary *b, const ce_header *hs,
                           size_t nh, const void *data, size_t len,
                           bool has_data, unsigned flags, ce_event **out,

@@ -93,26 +93,20 @@ int ce_http_decode(const ce_header *headers, size_t nheaders,
 {
     *out = NULL;
     *count = 0;
-    const ce_header *ct = ce_headers_find(headers, nheaders, "content-type");
-    ce_mode mode = ct ? ce_http_mode(ct->value, ct->value_len)
-                      : CE_MODE_BINARY;
     ce_event *ev = NULL;
-    int rc;
-    switch (mode) {
-    case CE_MODE_BATCH:
-        if (!is_batch_json(ct->value, ct->value_len))
-            return unsupported(ct, err);
-        return ce_json_decode_batch(body, body_len, out, count, err);
-    case CE_MODE_STRUCTURED:
+    int rc = ce_bind_decode_binary(&http_binary, headers, nheaders, body,
+                                   body_len, body_len > 0, flags, &ev, err);
+    if (rc == CE_BIND_NOT_BINARY) {
+        const ce_header *ct = ce_headers_find(headers, nheaders,
+                                              "content-type");
+        if (ce_http_mode(ct->value, ct->value_len) == CE_MODE_BATCH) {
+            if (!is_batch_json(ct->value, ct->value_len))
+                return unsupported(ct, err);
+            return ce_json_decode_batch(body, body_len, out, count, err);
+        }
         if (!ce_bind_is_ce_json(ct->value, ct->value_len))
             return unsupported(ct, err);
         rc = ce_json_decode(body, body_len, &ev, err);
-        break;
-    case CE_MODE_BINARY:
-    default:
-        rc = ce_bind_decode_binary(&http_binary, headers, nheaders, body,
-                                   body_len, body_len > 0, flags, &ev, err);
-        break;
     }
     if (rc != CE_OK)
         return rc;

@@ -41,24 +41,22 @@ int ce_kafka_decode(const ce_kafka_record *rec, unsigned flags,
                     ce_event **out, ce_err *err)
 {
     *out = NULL;
-    const ce_header *ct = ce_headers_find(rec->headers, rec->nheaders,
-                                          "content-type");
-    if (ct && ce_bind_is_ce_media(ct->value, ct->value_len)) {
-        if (!ce_bind_is_ce_json(ct->value, ct->value_len))
-            return ce_err_set(err, CE_EUNSUPPORTED, "content-type", -1,
-                              "content-type %.*s: only the JSON event "
-                              "format is supported by the Kafka binding",
-                              (int)(ct->value_len > 100 ? 100
-                                                        : ct->value_len),
-                              ct->value);
-        if (!rec->value)
-            return ce_err_set(err, CE_EINVAL, "value", -1,
-                              "structured-mode record has a null value");
-        return ce_json_decode(rec->value, rec->value_len, out, err);
-    }
-    return ce_bind_decode_binary(&kafka_binary, rec->headers, rec->nheaders,
-                                 rec->value, rec->value_len,
-                                 rec->value != NULL, flags, out, err);
+    int rc = ce_bind_decode_binary(&kafka_binary, rec->headers, rec->nheaders,
+                                   rec->value, rec->value_len,
+                                   rec->value != NULL, flags, out, err);
+    if (rc != CE_BIND_NOT_BINARY)
+        return rc;
+    const ce_header *ct = ce_headers_find(rec->headers, rec->nheaders, "content-type");
+    if (!ce_bind_is_ce_json(ct->value, ct->value_len))
+        return ce_err_set(err, CE_EUNSUPPORTED, "content-type", -1,
+                          "content-type %.*s: only the JSON event format is "
+                          "supported by the Kafka binding",
+                          (int)(ct->value_len > 100 ? 100 : ct->value_len),
+                          ct->value);
+    if (!rec->value)
+        return ce_err_set(err, CE_EINVAL, "value", -1,
+                          "structured-mode record has a null value");
+    return ce_json_decode(rec->value, rec->value_len, out, err);
 }
 
 /* Encodes ev as a Kafka record (see cloudevents.h). *key_out points into

@@ -34,19 +34,18 @@ int ce_nats_decode(const ce_header *headers, size_t nheaders,
                    ce_event **out, ce_err *err)
 {
     *out = NULL;
+    int rc = ce_bind_decode_binary(&nats_binary, headers, nheaders, payload,
+                                   len, len > 0, flags, out, err);
+    if (rc != CE_BIND_NOT_BINARY)
+        return rc;
     const ce_header *ct = ce_headers_find(headers, nheaders, "content-type");
-    if (ct && ce_bind_is_ce_media(ct->value, ct->value_len)) {
-        if (!ce_bind_is_ce_json(ct->value, ct->value_len))
-            return ce_err_set(err, CE_EUNSUPPORTED, "Content-Type", -1,
-                              "Content-Type %.*s: only the JSON event "
-                              "format is supported by the NATS binding",
-                              (int)(ct->value_len > 100 ? 100
-                                                        : ct->value_len),
-                              ct->value);
-        return ce_json_decode(payload, len, out, err);
-    }
-    return ce_bind_decode_binary(&nats_binary, headers, nheaders, payload,
-                                 len, len > 0, flags, out, err);
+    if (!ce_bind_is_ce_json(ct->value, ct->value_len))
+        return ce_err_set(err, CE_EUNSUPPORTED, "Content-Type", -1,
+                          "Content-Type %.*s: only the JSON event format is "
+                          "supported by the NATS binding",
+                          (int)(ct->value_len > 100 ? 100 : ct->value_len),
+                          ct->value);
+    return ce_json_decode(payload, len, out, err);
 }
 
 /* Encodes ev for NATS (see cloudevents.h). Thread: any. Errors: CE_ENOMEM,

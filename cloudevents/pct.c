@@ -21,6 +21,7 @@
  * SDKs (sdk-go, sdk-java, the JS SDK) do not percent-encode. Step 4 applies
  * in both modes: an attribute value is Unicode text.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "cloudevents/bind_int.h"
@@ -69,23 +70,53 @@ fail:
     return false;
 }
 
-/* True for bytes the decoder must look at: '%', '"', controls other than
- * HTAB, DEL and everything >= 0x80. */
-static inline bool special(unsigned char c)
+/* SWAR helpers on 8 bytes at a time: a high bit per byte that is zero /
+ * below n (exact as to whether any byte matches, for n <= 128). */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+static inline uint64_t has_zero(uint64_t v)
 {
-    return c < 0x20 ? c != '\t' : (c >= 0x7F || c == '%' || c == '"');
+    return (v - ONES) & ~v & HIGHS;
 }
 
-bool ce_bind_pct_plain(const char *s, size_t n)
+static inline uint64_t has_less(uint64_t v, unsigned n)
 {
-    if (n && (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' ||
-              s[n - 1] == '\t'))
-        return false;
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n; i++)
-        if (special(u[i]))
+    return (v - ONES * n) & ~v & HIGHS;
+}
+
+/* Non-zero when one of 8 bytes is not printable ASCII (0x20-0x7E), or,
+ * with pct, is '%' or '"'. (v + 0x01..) turns 0x7F into 0x80; a carry out
+ * of 0xFF only happens next to a byte that is flagged already. */
+static inline uint64_t bad8(uint64_t v, bool pct)
+{
+    uint64_t bad = ((v | (v + ONES)) & HIGHS) | has_less(v, 0x20);
+    if (pct)
+        bad |= has_zero(v ^ (ONES * '%')) | has_zero(v ^ (ONES * '"'));
+    return bad;
+}
+
+static inline bool plain1(unsigned char c, bool pct)
+{
+    return c >= 0x20 && c < 0x7F && !(pct && (c == '%' || c == '"'));
+}
+
+bool ce_bind_plain(const char *s, size_t n, bool pct)
+{
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++)
+            if (!plain1((unsigned char)s[i], pct))
+                return false;
+    } else {
+        uint64_t v, bad = 0;
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            memcpy(&v, s + i, 8);
+            bad |= bad8(v, pct);
+        }
+        memcpy(&v, s + n - 8, 8);   /* the tail, overlapping */
+        if (bad | bad8(v, pct))
             return false;
-    return true;
+    }
+    return !(pct && n && (s[0] == ' ' || s[n - 1] == ' '));
 }
 
 static int hexval(unsigned char c)

@@ -185,6 +185,62 @@ static void test_encode_appends_and_batch_refused(void **state)
     ce_event_unref(ev);
 }
 
+/* JSON-format events without datacontenttype: JSON data is announced as
+ * application/json; data_base64 bytes and non-compact bodies received in
+ * binary mode without Content-Type stay unlabelled. */
+static void test_json_default_content_type(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\","
+         "\"type\":\"t\",\"data\":{\"a\": [1, 2]}}", "application/json"},
+        {"{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\","
+         "\"type\":\"t\",\"data\":\"I'm just a string\"}",
+         "application/json"},
+        {"{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\","
+         "\"type\":\"t\",\"data_base64\":\"AAECAw==\"}", NULL},
+    };
+    static const char *const bodies[] = {"{\"a\":[1,2]}",
+                                         "\"I'm just a string\"", NULL};
+    for (size_t i = 0; i < 3; i++) {
+        ce_event *ev = NULL;
+        assert_int_equal(ce_json_decode(cases[i][0], strlen(cases[i][0]),
+                                        &ev, NULL), 0);
+        ce_headers h = {0};
+        ce_buf body = CE_BUF_INIT;
+        assert_int_equal(ce_http_encode(ev, CE_MODE_BINARY, &h, &body, NULL),
+                         0);
+        const ce_header *ct = find(&h, "Content-Type");
+        if (cases[i][1]) {
+            assert_non_null(ct);
+            assert_string_equal(ct->value, cases[i][1]);
+            assert_string_equal(body.data, bodies[i]);
+        } else {
+            assert_null(ct);
+            assert_int_equal(body.len, 4);
+        }
+        ce_headers_free(&h);
+        ce_buf_free(&body);
+        ce_event_unref(ev);
+    }
+    /* a binary-mode body with a trailing newline and no Content-Type
+     * round-trips without gaining one */
+    ce_header in[] = {{"ce-specversion", 14, "1.0", 3}, {"ce-id", 5, "1", 1},
+                      {"ce-source", 9, "/s", 2}, {"ce-type", 7, "t", 1}};
+    ce_event **evs;
+    size_t n;
+    assert_int_equal(ce_http_decode(in, 4, "{\"a\":1}\n", 8, 0, &evs, &n,
+                                    NULL), 0);
+    ce_headers h = {0};
+    ce_buf body = CE_BUF_INIT;
+    assert_int_equal(ce_http_encode(evs[0], CE_MODE_BINARY, &h, &body, NULL),
+                     0);
+    assert_null(find(&h, "Content-Type"));
+    ce_headers_free(&h);
+    ce_buf_free(&body);
+    ce_events_free(evs, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_structured_encode),
         cmocka_unit_test(test_binary_data_round_trip),
         cmocka_unit_test(test_encode_appends_and_batch_refused),
+        cmocka_unit_test(test_json_default_content_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
