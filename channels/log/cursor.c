@@ -519,7 +519,11 @@ static int position(kn_lcursor *c, uint64_t target, bool by_time, int64_t t)
     return rc;
 }
 
-int kn_log_cursor_seek(kn_cursor *cur, const kn_seek *to, kn_err *err)
+/* strict: a position that cannot be stored fails the seek; else (open)
+ * it is kept in memory, still protects retention, and is stored by the
+ * next commit, so a full disk does not keep consumers from starting. */
+static int seek_impl(kn_cursor *cur, const kn_seek *to, bool strict,
+                     kn_err *err)
 {
     kn_lcursor *c = (kn_lcursor *)cur;
     kn_log *lg = c->log;
@@ -564,12 +568,25 @@ int kn_log_cursor_seek(kn_cursor *cur, const kn_seek *to, kn_err *err)
     if ((rc = position(c, target, by_time, to->time_ns)) != KN_OK)
         return kn_err_set(err, rc, "log %s: cursor '%s': seek failed: %s",
                           lg->label, c->group->name, kn_status_str(rc));
-    if (persist && (rc = checkpoint(lg, c->group, c->off)) != KN_OK)
-        return kn_err_set(err, rc, "log %s: cursor '%s': cannot store its "
-                          "position", lg->label, c->group->name);
+    if (persist && (rc = checkpoint(lg, c->group, c->off)) != KN_OK) {
+        if (strict)
+            return kn_err_set(err, rc, "log %s: cursor '%s': cannot store "
+                              "its position", lg->label, c->group->name);
+        KN_WARN(KN_LOG_COMP, "log %s: cursor '%s' opens at offset %" PRIu64
+                " without storing it (%s); the next commit stores it",
+                lg->label, c->group->name, c->off, kn_status_str(rc));
+        pthread_mutex_lock(&lg->mu);
+        c->group->committed = c->off;
+        pthread_mutex_unlock(&lg->mu);
+    }
     c->bad_pos = 0;
     eventfd_write(c->efd, 1);
     return KN_OK;
+}
+
+int kn_log_cursor_seek(kn_cursor *cur, const kn_seek *to, kn_err *err)
+{
+    return seek_impl(cur, to, true, err);
 }
 
 /* ---------------------------------------------------- open and close */
@@ -610,8 +627,8 @@ int kn_log_cursor_open(kn_channel *ch, const char *group,
     kn_seg *act = lg->segs[lg->nsegs - 1];
     set_seg(c, act, act->size, lg->head);
     pthread_mutex_unlock(&lg->mu);
-    if ((rc = kn_log_cursor_seek(&c->base, start ? start : &committed,
-                                 err)) != KN_OK) {
+    if ((rc = seek_impl(&c->base, start ? start : &committed, false,
+                        err)) != KN_OK) {
         kn_log_cursor_close(&c->base);
         return rc;
     }
