@@ -258,8 +258,6 @@ int main(int argc, char **argv)
     if (!d)
         return fprintf(stderr, "cannot listen on %s\n", listen), 1;
     int port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
-    printf("%d\n", port);
-    fflush(stdout);
     if (port_file) {
         /* written whole, then renamed: readers never see half a port */
         char tmp[4096];
@@ -269,6 +267,8 @@ int main(int argc, char **argv)
             rename(tmp, port_file) != 0)
             return perror(port_file), 1;
     }
+    printf("%d\n", port);            /* after the port file: ready */
+    fflush(stdout);
     sigwait(&set, &sig);
     MHD_stop_daemon(d);
     if (cfg.log)
