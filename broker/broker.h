@@ -160,6 +160,28 @@ extern const kn_kind kn_kind_configmap;
  * ("broker"), case-insensitively. NULL if unknown. */
 const kn_kind *kn_kind_lookup(const char *name);
 
+/* What the reconciler derives from a Broker (kinds_broker.c). */
+typedef struct kn_broker_plan {
+    char backend[16];        /* channel backend: "log", "kafka", "nats" */
+    json_t *settings;        /* channel settings, string values (owned) */
+    uint64_t max_event_size; /* ingress body limit */
+    unsigned decode_flags;   /* CE_DECODE_LENIENT or 0 */
+    char reason[64];         /* set when the broker cannot be Ready */
+    char message[256];
+} kn_broker_plan;
+
+/* Builds the plan of Broker `b`; `cm` is its spec.config ConfigMap (NULL
+ * if none). Annotations override ConfigMap keys. KN_OK, or KN_INVAL with
+ * p->reason/message (e.g. "BackendNotAvailable", "InvalidConfig"). The
+ * caller frees with kn_broker_plan_free in both cases. Needs the channel
+ * registry filled (kn_channels_register_builtin). */
+int kn_broker_plan_make(const kn_resource *b, const kn_resource *cm,
+                        kn_broker_plan *p);
+void kn_broker_plan_free(kn_broker_plan *p);
+/* spec.config of a Broker as ns/name; false if it has none. */
+bool kn_broker_config_ref(const kn_resource *b, char *ns, size_t nsn,
+                          char *name, size_t namen);
+
 /* ------------------------------------------------------- resources */
 
 /* A decoded, validated resource. `obj` is the normalised object:
@@ -193,6 +215,12 @@ int kn_resource_decode(const char *file, const kn_yaml_doc *doc,
 int kn_resources_parse(const char *file, const char *buf, size_t n,
                        kn_resource ***out, size_t *count, kn_err *err);
 void kn_resources_free(kn_resource **rs, size_t count);
+/* KN_EXISTS naming both places when two resources share kind/ns/name. */
+int kn_resources_check_dups(kn_resource **rs, size_t n, kn_err *err);
+/* A resource around an already normalised object (takes ownership of
+ * obj; ns/name read from its metadata). NULL on ENOMEM. */
+kn_resource *kn_resource_wrap(const kn_kind *k, json_t *obj,
+                              const char *where);
 
 /* Looks up a string annotation of a resource (NULL if absent). */
 const char *kn_resource_annotation(const kn_resource *r, const char *key);
@@ -257,6 +285,11 @@ void kn_metrics_request(kn_bstats *s, int http_code);
 void kn_metrics_append_latency(kn_bstats *s, int64_t ns);
 void kn_metrics_shutdown(void);
 
+typedef struct kn_broker_rt kn_broker_rt;
+/* Prometheus text of every counter plus, for the given brokers, their
+ * readiness and channel stats. Any thread. */
+int kn_metrics_render(ce_buf *out, kn_broker_rt *const *brokers, size_t n);
+
 /* ------------------------------------------------------- reconciler */
 
 typedef struct kn_server kn_server;
@@ -271,7 +304,7 @@ typedef struct kn_chanref {
     kn_channel *ch;
     json_t *settings;   /* the settings it was opened with (owned) */
     char backend[32];
-    char path[512];
+    char path[4096];
 } kn_chanref;
 
 kn_chanref *kn_chanref_ref(kn_chanref *c);
@@ -279,7 +312,7 @@ void kn_chanref_unref(kn_chanref *c);
 
 /* The running view of one Broker, immutable once published; in-flight
  * requests hold a reference. */
-typedef struct kn_broker_rt {
+struct kn_broker_rt {
     atomic_int refs;
     char ns[64];
     char name[64];
@@ -287,7 +320,7 @@ typedef struct kn_broker_rt {
     uint64_t max_event_size;
     unsigned decode_flags;   /* CE_DECODE_* for ingress */
     kn_bstats *stats;
-} kn_broker_rt;
+};
 
 void kn_broker_rt_unref(kn_broker_rt *b);
 
@@ -363,6 +396,13 @@ void kn_ingress_stop(kn_ingress *in);
 int kn_admin_start(kn_server *srv, const char *addr, kn_admin **out,
                    uint16_t *port_out, kn_err *err);
 void kn_admin_stop(kn_admin *ad);
+
+/* The port an MHD daemon is bound to (0 if unknown). */
+struct MHD_Daemon;
+uint16_t kn_mhd_port(struct MHD_Daemon *d);
+
+/* Periodic retry of brokers whose channel failed to open (main thread). */
+void kn_server_resync(kn_server *srv);
 
 /* Splits "ADDR:PORT" / "[v6]:PORT" / ":PORT" into a sockaddr. */
 struct sockaddr_storage;
