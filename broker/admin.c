@@ -182,7 +182,7 @@ static enum MHD_Result do_resources(kn_admin *ad, struct MHD_Connection *c,
     if (pl == 0 || pl >= sizeof plural)
         return reply_error(c, MHD_HTTP_NOT_FOUND, "unknown resource type");
     memcpy(plural, path, pl);
-    const kn_kind *k = kn_kind_lookup(plural);
+    const kn_kind *k = kn_kind_find(plural);
     if (!k) {
         char msg[160];
         snprintf(msg, sizeof msg, "unknown resource type \"%s\"", plural);
@@ -435,6 +435,9 @@ static void on_completed(void *cls, struct MHD_Connection *c,
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char buf[512];
     (void)cls;
@@ -460,10 +463,11 @@ int kn_admin_start(kn_server *srv, const char *addr, kn_admin **out,
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     ad->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, ad, MHD_OPTION_SOCK_ADDR, &ss,
+        flags, 0, NULL, NULL, on_request, ad,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, ad,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_END);
     if (!ad->d) {
         rc = kn_err_set(err, KN_IO, "cannot listen on %s: %s", addr,
                         strerror(errno));

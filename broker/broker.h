@@ -158,7 +158,7 @@ extern const kn_kind kn_kind_configmap;
 
 /* Finds a kind by Kind name ("Broker"), plural ("brokers") or singular
  * ("broker"), case-insensitively. NULL if unknown. */
-const kn_kind *kn_kind_lookup(const char *name);
+const kn_kind *kn_kind_find(const char *name);
 
 /* What the reconciler derives from a Broker (kinds_broker.c). */
 typedef struct kn_broker_plan {
@@ -198,8 +198,8 @@ struct kn_resource {
     json_t *obj;      /* owned */
 };
 
-kn_resource *kn_resource_ref(kn_resource *r);
-void kn_resource_unref(kn_resource *r);
+kn_resource *kn_resource_incref(kn_resource *r);
+void kn_resource_decref(kn_resource *r);
 
 /* Decodes one YAML document into a new resource (refcount 1). An empty
  * document gives *out = NULL and KN_OK. Errors name file:line and the
@@ -221,6 +221,10 @@ int kn_resources_check_dups(kn_resource **rs, size_t n, kn_err *err);
  * obj; ns/name read from its metadata). NULL on ENOMEM. */
 kn_resource *kn_resource_wrap(const kn_kind *k, json_t *obj,
                               const char *where);
+
+/* Current wall-clock time as RFC 3339 UTC with whole seconds
+ * ("2024-01-02T03:04:05Z"), as Kubernetes prints timestamps. */
+void kn_timestamp_now(char buf[CE_TIME_MAX]);
 
 /* Looks up a string annotation of a resource (NULL if absent). */
 const char *kn_resource_annotation(const kn_resource *r, const char *key);

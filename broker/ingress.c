@@ -44,7 +44,6 @@ typedef struct req {
     kn_broker_rt *rt;
     ce_buf body;
     enum req_state state;
-    bool too_big;
     size_t nevents;
     int64_t t_append;
     atomic_bool appended;
@@ -348,19 +347,40 @@ static enum MHD_Result request_events(req *r)
     return MHD_YES;
 }
 
-/* A chunk of body: kept up to the limit; past it the request is
- * answered 413 at once when MHD allows, else once the body ends. */
+/* A streamed (chunked) body passed the limit: MHD 0.9 cannot queue a
+ * response while the upload is in progress, so the 413 is written on the
+ * socket directly, the write side is shut down, and MHD_NO makes MHD
+ * close the connection without reading the rest. */
+static enum MHD_Result reject_streaming(req *r)
+{
+    char body[160], msg[512];
+    snprintf(body, sizeof body,
+             "{\"error\":\"request body exceeds the broker's limit of "
+             "%llu bytes\",\"field\":\"\"}",
+             (unsigned long long)r->rt->max_event_size);
+    int n = snprintf(msg, sizeof msg,
+                     "HTTP/1.1 413 Content Too Large\r\n"
+                     "Connection: close\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    kn_metrics_request(r->rt->stats, 413);
+    r->state = REQ_DONE;
+    if (ci && n > 0 && send(ci->connect_fd, msg, (size_t)n,
+                            MSG_NOSIGNAL) == n)
+        shutdown(ci->connect_fd, SHUT_WR);
+    return MHD_NO;
+}
+
+/* A chunk of body, kept up to the broker's limit. */
 static enum MHD_Result request_body(req *r, const char *data, size_t *size)
 {
     size_t n = *size;
     *size = 0;
-    if (r->too_big)
-        return MHD_YES;
-    if (r->body.len + n > r->rt->max_event_size) {
-        r->too_big = true;
-        ce_buf_free(&r->body);
-        return MHD_YES;
-    }
+    if (r->body.len + n > r->rt->max_event_size)
+        return reject_streaming(r);
     return ce_buf_append(&r->body, data, n) == CE_OK ? MHD_YES : MHD_NO;
 }
 
@@ -379,13 +399,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     case REQ_READING:
         if (*upload_size)
             return request_body(r, upload_data, upload_size);
-        if (r->too_big) {
-            char msg[120];
-            snprintf(msg, sizeof msg, "request body exceeds the broker's "
-                     "limit of %llu bytes",
-                     (unsigned long long)r->rt->max_event_size);
-            return reject(r, MHD_HTTP_CONTENT_TOO_LARGE, msg, "");
-        }
         return request_events(r);
     case REQ_WAITING:
         if (!atomic_load(&r->appended))
@@ -415,6 +428,9 @@ static void on_completed(void *cls, struct MHD_Connection *c,
 }
 
 /* ------------------------------------------------------ lifecycle */
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -460,12 +476,13 @@ int kn_ingress_start(kn_server *srv, const char *addr, kn_ingress **out,
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     in->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, in, MHD_OPTION_SOCK_ADDR, &ss,
+        flags, 0, NULL, NULL, on_request, in,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cores > 0 ? cores : 1),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, in,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_END);
     if (!in->d || !in->resp_202) {
         rc = kn_err_set(err, KN_IO, "cannot listen on %s: %s", addr,
                         strerror(errno));

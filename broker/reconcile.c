@@ -203,10 +203,8 @@ static void set_ready(kn_slot *s, const char *status, const char *reason,
             KN_WARN("reconcile", "broker %s/%s: Ready %s -> %s (%s: %s)",
                     s->ns, s->name, s->status, status, reason, message);
     }
-    if (changed) {
-        int64_t now = kn_now_wall_ns();
-        kn_time_format_ns(now - now % 1000000000, s->ltt);
-    }
+    if (changed)
+        kn_timestamp_now(s->ltt);
     snprintf(s->status, sizeof s->status, "%s", status);
     snprintf(s->reason, sizeof s->reason, "%s", reason);
     snprintf(s->message, sizeof s->message, "%s", message);
@@ -236,8 +234,7 @@ static kn_slot *slot_get(kn_server *srv, const char *ns, const char *name)
     snprintf(s->name, sizeof s->name, "%s", name);
     snprintf(s->status, sizeof s->status, "Unknown");
     snprintf(s->reason, sizeof s->reason, "Reconciling");
-    int64_t now = kn_now_wall_ns();
-    kn_time_format_ns(now - now % 1000000000, s->ltt);
+    kn_timestamp_now(s->ltt);
     srv->slots[srv->nslots++] = s;
     return s;
 }
@@ -324,7 +321,8 @@ static kn_graph *graph_build(kn_server *srv, bool final)
         free(g);
         return NULL;
     }
-    qsort(srv->slots, srv->nslots, sizeof *srv->slots, slot_cmp);
+    if (srv->nslots > 1)
+        qsort(srv->slots, srv->nslots, sizeof *srv->slots, slot_cmp);
     for (size_t i = 0; i < srv->nslots; i++) {
         kn_slot *s = srv->slots[i];
         if (!s->seen)

@@ -224,7 +224,7 @@ static int check_annotations(kn_decode_ctx *ctx, const kn_kind *k,
 
 /* ------------------------------------------------------------ kinds */
 
-const kn_kind *kn_kind_lookup(const char *name)
+const kn_kind *kn_kind_find(const char *name)
 {
     if (!name)
         return NULL;
@@ -395,7 +395,9 @@ int kn_resource_decode(const char *file, const kn_yaml_doc *doc,
     if (k->validate && (rc = k->validate(&ctx, obj)) != KN_OK)
         goto fail;
     char where[256];
-    snprintf(where, sizeof where, "%s:%d", ctx.file, doc->line);
+    int line = kn_yaml_line(doc, "");
+    snprintf(where, sizeof where, "%s:%d", ctx.file,
+             line > 0 ? line : doc->line);
     *out = resource_new(k, obj, where);
     if (!*out) {
         rc = kn_decode_fail(&ctx, KN_NOMEM, "", "out of memory");
@@ -412,14 +414,14 @@ fail:
     return rc;
 }
 
-kn_resource *kn_resource_ref(kn_resource *r)
+kn_resource *kn_resource_incref(kn_resource *r)
 {
     if (r)
         atomic_fetch_add(&r->refs, 1);
     return r;
 }
 
-void kn_resource_unref(kn_resource *r)
+void kn_resource_decref(kn_resource *r)
 {
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
         return;
@@ -436,7 +438,7 @@ kn_resource *kn_resource_wrap(const kn_kind *k, json_t *obj,
 void kn_resources_free(kn_resource **rs, size_t count)
 {
     for (size_t i = 0; rs && i < count; i++)
-        kn_resource_unref(rs[i]);
+        kn_resource_decref(rs[i]);
     free(rs);
 }
 
@@ -518,4 +520,12 @@ bool kn_resource_same(const kn_resource *a, const kn_resource *b)
     json_decref(x);
     json_decref(y);
     return same;
+}
+
+void kn_timestamp_now(char buf[CE_TIME_MAX])
+{
+    kn_time_format_ns(kn_now_wall_ns(), buf);
+    char *dot = strchr(buf, '.');
+    if (dot)
+        memcpy(dot, "Z", 2);
 }

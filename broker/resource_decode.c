@@ -29,7 +29,7 @@ int kn_decode_fail(kn_decode_ctx *ctx, int status, const char *path,
     kn_err_set(err, status, "%s", msg);
     int line = 0;
     if (ctx->doc) {
-        line = (path && *path) ? kn_yaml_line(ctx->doc, path) : 0;
+        line = kn_yaml_line(ctx->doc, path ? path : "");
         if (line <= 0)
             line = ctx->doc->line;
     }

@@ -223,8 +223,7 @@ static kn_resource *stored_copy(const kn_resource *r, json_int_t gen,
         json_object_set(meta, "creationTimestamp", created);
     } else {
         char ts[CE_TIME_MAX];
-        int64_t now = kn_now_wall_ns();
-        kn_time_format_ns(now - now % 1000000000, ts);
+        kn_timestamp_now(ts);
         json_object_set_new(meta, "creationTimestamp", json_string(ts));
     }
     kn_resource *c = kn_resource_wrap(r->kind, obj, r->where);
@@ -253,7 +252,7 @@ static int work_upsert(kn_resource ***items, size_t *count, kn_resource *r,
     if (!c)
         return KN_NOMEM;
     if (old) {
-        kn_resource_unref(old);
+        kn_resource_decref(old);
         (*items)[i] = c;
         *act = KN_ACT_CONFIGURED;
         return KN_OK;
@@ -274,7 +273,7 @@ static void work_delete(kn_resource **items, size_t *count,
         *act = KN_ACT_NOT_FOUND;
         return;
     }
-    kn_resource_unref(items[i]);
+    kn_resource_decref(items[i]);
     memmove(items + i, items + i + 1,
             (*count - (size_t)i - 1) * sizeof *items);
     (*count)--;
@@ -286,7 +285,7 @@ static kn_resource **work_begin(const kn_store *st, size_t n)
 {
     kn_resource **w = calloc(st->count + n + 1, sizeof *w);
     for (size_t i = 0; w && i < st->count; i++)
-        w[i] = kn_resource_ref(st->items[i]);
+        w[i] = kn_resource_incref(st->items[i]);
     return w;
 }
 
