@@ -25,6 +25,10 @@
 
 #define GROUP_MAX (8u << 20)
 #define IOV_BATCH 1024
+#define MAX_VICTIMS 64
+
+static size_t retention_select(kn_log *lg, kn_seg **victims);
+static void retention_unlink(kn_log *lg, kn_seg **victims, size_t nv);
 
 /* ------------------------------------------------------------ appends */
 
@@ -322,6 +326,9 @@ static void write_group(kn_log *lg, kn_pending *g, size_t bytes)
     } else {
         fail_group(lg, count, st);
     }
+    /* retention settles before the acks, so stats are exact for them */
+    kn_seg *victims[MAX_VICTIMS];
+    size_t nv = st == KN_OK ? retention_select(lg, victims) : 0;
     while (g) {
         kn_pending *next = g->next;
         if (g->cb)
@@ -329,6 +336,9 @@ static void write_group(kn_log *lg, kn_pending *g, size_t bytes)
         pending_free(g);
         g = next;
     }
+    retention_unlink(lg, victims, nv);
+    if (nv == MAX_VICTIMS)
+        kn_log_retention(lg);
 }
 
 /* Takes the queued appends, at most GROUP_MAX bytes (at least one). */
@@ -387,8 +397,6 @@ void *kn_log_writer_main(void *arg)
         kn_pending *g = take_group(lg, &bytes);
         pthread_mutex_unlock(&lg->mu);
         write_group(lg, g, bytes);
-        if (retention_on(lg))
-            kn_log_retention(lg);
         pthread_mutex_lock(&lg->mu);
     }
     pthread_mutex_unlock(&lg->mu);
@@ -423,9 +431,11 @@ static void warn_forced(const kn_log *lg, const kn_seg *s)
             s->next_offset, names);
 }
 
-void kn_log_retention(kn_log *lg)
+/* Takes the segments retention deletes out of the list (stats updated at
+ * once, so they are exact when appends complete); the files are removed
+ * by retention_unlink. Writer thread. */
+static size_t retention_select(kn_log *lg, kn_seg **victims)
 {
-    kn_seg *victims[64];
     size_t nv = 0;
     const kn_log_settings *c = &lg->set;
     int64_t now = kn_now_wall_ns();
@@ -433,11 +443,13 @@ void kn_log_retention(kn_log *lg)
     int64_t age_cut = c->retention_ms > 0 && c->retention_ms < now / 1000000
                           ? now - c->retention_ms * 1000000 : INT64_MIN;
 
+    if (!retention_on(lg))
+        return 0;
     pthread_mutex_lock(&lg->mu);
     uint64_t total = 0, minc = min_committed(lg);
     for (size_t i = 0; i < lg->nsegs; i++)
         total += lg->segs[i]->size;
-    while (lg->nsegs > 1 && nv < 64) {
+    while (lg->nsegs > 1 && nv < MAX_VICTIMS) {
         kn_seg *s = lg->segs[0];
         bool by_size = c->retention_bytes && total > c->retention_bytes;
         bool by_age = s->last_ts < age_cut;
@@ -459,6 +471,13 @@ void kn_log_retention(kn_log *lg)
         victims[nv++] = s;
     }
     pthread_mutex_unlock(&lg->mu);
+    return nv;
+}
+
+/* Removes the files of selected segments (cursors still reading one keep
+ * its open descriptor). Writer thread. */
+static void retention_unlink(kn_log *lg, kn_seg **victims, size_t nv)
+{
     for (size_t i = 0; i < nv; i++) {
         kn_seg *s = victims[i];
         char *ipath = kn_log_path(lg->dir, s->base, "idx");
@@ -475,4 +494,14 @@ void kn_log_retention(kn_log *lg)
     }
     if (nv > 0)
         fsync(lg->dir_fd);
+}
+
+void kn_log_retention(kn_log *lg)
+{
+    kn_seg *victims[MAX_VICTIMS];
+    size_t nv;
+    do {
+        nv = retention_select(lg, victims);
+        retention_unlink(lg, victims, nv);
+    } while (nv == MAX_VICTIMS);
 }
