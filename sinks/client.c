@@ -21,7 +21,7 @@ struct kn_delivery {
     kn_msg msg;                   /* first: the queue link */
     kn_tnode timer;               /* retry wait */
     kn_delivery *prev, *next;     /* client's active list */
-    bool active, waiting, dls_phase;
+    bool active, waiting, dls_phase, cancelled;
     kn_sink_client *c;
     ce_event *event;              /* the original (our reference) */
     kn_delivery_spec spec;        /* dead_letter_url → dls_url */
@@ -265,6 +265,13 @@ static int submit_prepare(kn_delivery *d, const kn_delivery_req *req,
 int kn_sink_submit(kn_sink_client *c, const kn_delivery_req *req,
                    kn_sink_done_cb cb, void *arg, kn_err *err)
 {
+    return kn_sink_submit_h(c, req, cb, arg, NULL, err);
+}
+
+int kn_sink_submit_h(kn_sink_client *c, const kn_delivery_req *req,
+                     kn_sink_done_cb cb, void *arg, kn_sink_delivery **out,
+                     kn_err *err)
+{
     kn_delivery *d;
     int rc;
 
@@ -290,6 +297,8 @@ int kn_sink_submit(kn_sink_client *c, const kn_delivery_req *req,
         goto fail;
     }
     KN_CNT_ADD(c, submitted, 1);
+    if (out)
+        *out = d;
     return KN_OK;
 fail:
     delivery_free(d);
@@ -645,6 +654,10 @@ static void attempt_start(kn_sink_client *c, kn_delivery *d)
 void kn_delivery_begin(kn_sink_client *c, kn_msg *m)
 {
     kn_delivery *d = (kn_delivery *)m;
+    if (d->cancelled) {
+        finish(c, d, KN_DELIVERY_CANCELLED, NULL, NULL);
+        return;
+    }
     d->active = true;
     d->prev = NULL;
     d->next = c->active;
@@ -674,6 +687,42 @@ void kn_delivery_done(kn_sink_client *c, CURL *e, CURLcode rc)
     outcome(c, d, code);
 }
 
+static void cancel_fire(kn_sink_client *c, kn_tnode *t)
+{
+    kn_delivery *d = (kn_delivery *)((char *)t -
+                                     offsetof(kn_delivery, timer));
+    finish(c, d, KN_DELIVERY_CANCELLED, NULL, NULL);
+}
+
+/* Stops whatever the delivery is doing (attempt or backoff wait). */
+static void delivery_stop(kn_sink_client *c, kn_delivery *d)
+{
+    if (d->easy) {
+        curl_multi_remove_handle(c->multi, d->easy);
+        kn_easy_put(c, d->easy);
+        d->easy = NULL;
+    }
+    if (d->waiting) {
+        kn_heap_remove(c, &d->timer);
+        d->waiting = false;
+        KN_CNT_SUB(c, waiting_retry, 1);
+    }
+}
+
+void kn_sink_cancel(kn_sink_delivery *d)
+{
+    kn_sink_client *c;
+    if (!d || d->cancelled)
+        return;
+    c = d->c;
+    d->cancelled = true;
+    if (!d->active)
+        return;                 /* still queued: begin() finishes it */
+    delivery_stop(c, d);
+    d->timer.fire = cancel_fire;
+    kn_heap_push(c, &d->timer, 0);
+}
+
 void kn_delivery_discard_msg(kn_sink_client *c, kn_msg *m)
 {
     finish(c, (kn_delivery *)m, KN_DELIVERY_CANCELLED, NULL, NULL);
@@ -683,16 +732,8 @@ void kn_delivery_cancel_all(kn_sink_client *c)
 {
     while (c->active) {
         kn_delivery *d = c->active;
-        if (d->easy) {
-            curl_multi_remove_handle(c->multi, d->easy);
-            kn_easy_put(c, d->easy);
-            d->easy = NULL;
-        }
-        if (d->waiting) {
-            kn_heap_remove(c, &d->timer);
-            d->waiting = false;
-            KN_CNT_SUB(c, waiting_retry, 1);
-        }
+        delivery_stop(c, d);
+        kn_heap_remove(c, &d->timer);     /* a pending cancel_fire */
         finish(c, d, KN_DELIVERY_CANCELLED, NULL, NULL);
     }
 }

@@ -218,6 +218,20 @@ typedef struct kn_delivery_req {
 int kn_sink_submit(kn_sink_client *c, const kn_delivery_req *req,
                    kn_sink_done_cb cb, void *arg, kn_err *err);
 
+/* The same, also returning a handle for kn_sink_cancel. The handle is
+ * valid until the delivery's callback starts; only the loop thread may
+ * use it (callers on other threads must not keep it). */
+typedef struct kn_delivery kn_sink_delivery;
+int kn_sink_submit_h(kn_sink_client *c, const kn_delivery_req *req,
+                     kn_sink_done_cb cb, void *arg, kn_sink_delivery **out,
+                     kn_err *err);
+
+/* Abandons a delivery: a running attempt is aborted, a backoff wait
+ * dropped, and the callback runs with KN_DELIVERY_CANCELLED on a later
+ * loop turn (never inside this call). Idempotent until the callback runs.
+ * Loop thread. */
+void kn_sink_cancel(kn_sink_delivery *h);
+
 /* Counters since the client started. Any thread; a consistent snapshot
  * of each counter, not of all of them together. */
 typedef struct kn_sink_stats {

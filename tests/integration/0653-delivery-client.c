@@ -329,6 +329,88 @@ static void test_cancel_on_free(void **state)
     ts_stop(bad);
 }
 
+typedef struct cancel_ctx {
+    const char *slow_url, *bad_url;
+    kn_sink_delivery *h[3];
+    tw_result w[3];
+    _Atomic int step;
+} cancel_ctx;
+
+static void submit_on_loop(kn_sink_client *c, void *arg)
+{
+    cancel_ctx *x = arg;
+    static kn_delivery_spec spec;
+    ce_event *ev = tw_event("cx");
+    kn_delivery_req req;
+    spec = tw_spec(3, 60000);
+    memset(&req, 0, sizeof req);
+    req.event = ev;
+    req.spec = &spec;
+    req.url = x->slow_url;
+    assert_int_equal(kn_sink_submit_h(c, &req, tw_cb, &x->w[0], &x->h[0],
+                                      NULL), KN_OK);
+    req.url = x->bad_url;
+    assert_int_equal(kn_sink_submit_h(c, &req, tw_cb, &x->w[1], &x->h[1],
+                                      NULL), KN_OK);
+    assert_int_equal(kn_sink_submit_h(c, &req, tw_cb, &x->w[2], &x->h[2],
+                                      NULL), KN_OK);
+    kn_sink_cancel(x->h[2]);            /* still queued */
+    kn_sink_cancel(x->h[2]);            /* idempotent */
+    ce_event_unref(ev);
+    x->step = 1;
+}
+
+static void cancel_on_loop(kn_sink_client *c, void *arg)
+{
+    cancel_ctx *x = arg;
+    (void)c;
+    kn_sink_cancel(x->h[0]);            /* attempt in progress */
+    kn_sink_cancel(x->h[1]);            /* waiting for a retry */
+    assert_int_equal(x->w[0].done + x->w[1].done, 0);  /* not inside */
+    x->step = 2;
+}
+
+static void test_cancel_handle(void **state)
+{
+    kn_sink_client *c = kn_sink_client_new(NULL, NULL);
+    ts_server *slow = ts_start(h_hang, NULL), *bad = ts_start(h_500, NULL);
+    cancel_ctx x;
+    kn_sink_stats st;
+    (void)state;
+    memset(&x, 0, sizeof x);
+    x.slow_url = slow->url;
+    x.bad_url = bad->url;
+    for (int i = 0; i < 3; i++)
+        tw_init(&x.w[i]);
+    assert_int_equal(kn_sink_client_run(c, submit_on_loop, &x), KN_OK);
+    assert_int_equal(tw_wait_n(&x.w[2], 1, 20000), 1);
+    assert_int_equal(x.w[2].status, KN_DELIVERY_CANCELLED);
+    assert_int_equal(x.w[2].attempts, 0);
+    for (int i = 0; i < 5000; i++) {
+        kn_sink_client_stats(c, &st);
+        if (ts_count(slow) == 1 && st.waiting_retry == 1)
+            break;
+        usleep(1000);
+    }
+    assert_int_equal(st.waiting_retry, 1);
+    assert_int_equal(kn_sink_client_run(c, cancel_on_loop, &x), KN_OK);
+    assert_int_equal(tw_wait_n(&x.w[0], 1, 20000), 1);
+    assert_int_equal(tw_wait_n(&x.w[1], 1, 20000), 1);
+    assert_int_equal(x.w[0].status, KN_DELIVERY_CANCELLED);
+    assert_int_equal(x.w[1].status, KN_DELIVERY_CANCELLED);
+    assert_int_equal(x.w[1].attempts, 1);
+    assert_int_equal(ts_count(bad), 1);
+    kn_sink_client_stats(c, &st);
+    assert_int_equal(st.cancelled, 3);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.waiting_retry, 0);
+    kn_sink_client_free(c);
+    for (int i = 0; i < 3; i++)
+        tw_fini(&x.w[i]);
+    ts_stop(slow);
+    ts_stop(bad);
+}
+
 static void test_submit_errors(void **state)
 {
     kn_sink_client *c = kn_sink_client_new(NULL, NULL);
@@ -386,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_many_concurrent),
         cmocka_unit_test(test_hosting),
         cmocka_unit_test(test_cancel_on_free),
+        cmocka_unit_test(test_cancel_handle),
         cmocka_unit_test(test_submit_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
