@@ -434,6 +434,11 @@ void kn_sink_client_free(kn_sink_client *c)
 {
     if (!c)
         return;
+    if (kn_sink_client_on_loop(c)) {
+        KN_ERROR("sinks", "kn_sink_client_free called on its own loop "
+                 "thread: ignored (it would deadlock)");
+        return;
+    }
     c->quit_msg.kind = KN_MSG_QUIT;
     if (kn_queue_push(c, &c->quit_msg) == KN_OK) {
         pthread_mutex_lock(&c->qlock);
