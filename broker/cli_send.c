@@ -50,8 +50,12 @@ set_attr(ce_event *ev, const char *attr, const char *flag, const char *v,
     memset(&ce, 0, sizeof(ce));
     if (ce_event_set(ev, attr, v, strlen(v), type, &ce) == CE_OK)
         return 0;
-    snprintf(err, errn, "invalid %s \"%s\": %s", flag, v,
-             ce.msg[0] ? ce.msg : ce_code_str(ce.code));
+    if (strcmp(flag, "--ext") == 0) /* name the whole NAME=VALUE */
+        snprintf(err, errn, "invalid --ext \"%s=%s\": %s", attr, v,
+                 ce.msg[0] ? ce.msg : ce_code_str(ce.code));
+    else
+        snprintf(err, errn, "invalid %s \"%s\": %s", flag, v,
+                 ce.msg[0] ? ce.msg : ce_code_str(ce.code));
     return -1;
 }
 
