@@ -6,7 +6,8 @@
  *
  * Where it posts, first match wins: --url (the full URL); $KNIT_INGRESS
  * (a base such as http://host:8080) + /NS/NAME; the broker's
- * status.address.url from the admin API; http://127.0.0.1:8080/NS/NAME.
+ * status.address.url from the admin API; http://127.0.0.1:8080/NS/NAME when
+ * the admin API cannot be reached.
  */
 #include "broker/cli.h"
 
@@ -216,9 +217,23 @@ fail:
     return -1;
 }
 
-/* The broker's address from the admin API: 1 found (url filled), 0 not
- * available (fall back), -1 the admin API says the broker is not there
- * (message printed). */
+/* A broker without an address yet: say why (its Ready condition). */
+static int
+not_addressable(const json_t *res, const char *ns, const char *name)
+{
+    const json_t *ready = kn_cli_condition(res, "Ready");
+    const char *reason = kn_cli_json_str(ready, "reason", "");
+    const char *msg = kn_cli_json_str(ready, "message", "");
+
+    kn_cli_fail("broker %s/%s has no address yet (Ready %s%s%s%s%s)", ns,
+                name, kn_cli_json_str(ready, "status", "Unknown"),
+                reason[0] ? ", " : "", reason, msg[0] ? ": " : "", msg);
+    return -1;
+}
+
+/* The broker's address from the admin API: 1 found (url filled), 0 the
+ * admin API is not reachable (fall back to the default address), -1 the
+ * broker is not there or has no address (message printed). */
 static int
 lookup_address(const kn_cli_args *a, const char *ns, const char *name,
                ce_buf *url)
@@ -243,10 +258,12 @@ lookup_address(const kn_cli_args *a, const char *ns, const char *name,
         else
             kn_cli_fail("broker %s/%s not found", ns, name);
         rc = -1;
-    } else if (st == 200 &&
-               (u = kn_cli_json_str(res, "status.address.url", NULL)) != NULL &&
-               u[0] != '\0') {
-        rc = ce_buf_puts(url, u) == 0 ? 1 : 0;
+    } else if (st == 200) {
+        u = kn_cli_json_str(res, "status.address.url", NULL);
+        if (u != NULL && u[0] != '\0')
+            rc = ce_buf_puts(url, u) == 0 ? 1 : 0;
+        else
+            rc = not_addressable(res, ns, name);
     }
 out:
     json_decref(res);
@@ -367,8 +384,8 @@ static const kn_cli_spec send_spec = {
         "application/json, other UTF-8 text as text/plain, anything else as\n"
         "application/octet-stream.\n\n"
         "The ingress URL is --url if given, else $KNIT_INGRESS + /NS/NAME,\n"
-        "else the broker's address from the admin API, else\n"
-        KN_CLI_DEFAULT_INGRESS "/NS/NAME.\n\n"
+        "else the broker's address from the admin API, else (admin API\n"
+        "not reachable) " KN_CLI_DEFAULT_INGRESS "/NS/NAME.\n\n"
         "Example:\n"
         "  knit send --broker default/demo --type order.created \\\n"
         "      --source /shop --data '{\"order\": 42}' --ext region=eu\n\n",
