@@ -46,7 +46,7 @@ static const struct exception {
 };
 static struct exception exceptions[1];
 
-static unsigned passed, failed, excepted, nfiles;
+static unsigned passed, failed, excepted, nfiles, crossed;
 
 /* ------------------------------------------------------------ YAML */
 
@@ -230,6 +230,54 @@ static struct exception *find_exception(const char *file, const char *name)
     return NULL;
 }
 
+static bool same_value(const ce_sql_value *a, const ce_sql_value *b)
+{
+    if (a->type != b->type)
+        return false;
+    if (a->type == CE_SQL_STRING)
+        return a->len == b->len && !memcmp(a->s, b->s, a->len);
+    return a->b == b->b && a->i == b->i;
+}
+
+/* The same case must give the same outcome when compiled without
+ * constant folding, and when compiled from ce_sql_format's rendering of
+ * the unfolded parse (which checks the printer and the parser agree). */
+static const char *cross_check(const yval *expr, const ce_event *ev,
+                               ce_sql_error e0, const ce_sql_value *v0,
+                               char *why, size_t whysz)
+{
+    ce_sql_ctx *ctx = ce_sql_ctx_new();
+    ce_sql_expr *x = NULL, *y = NULL;
+    ce_sql_value v;
+    char text[2048];
+    const char *bad = NULL;
+    assert_non_null(ctx);
+    assert_int_equal(ce_sql_compile(expr->s, expr->len, CE_SQL_NO_FOLD, &x,
+                                    NULL), CE_OK);
+    if (ce_sql_eval(x, ev, ctx, &v) != e0 || !same_value(&v, v0)) {
+        bad = "differs when compiled without constant folding";
+        goto done;
+    }
+    size_t n = ce_sql_format(x, text, sizeof text);
+    assert_true(n < sizeof text);
+    if (ce_sql_compile(text, n, 0, &y, NULL) != CE_OK) {
+        bad = "formatted text does not compile";
+        goto done;
+    }
+    if (ce_sql_eval(y, ev, ctx, &v) != e0 || !same_value(&v, v0))
+        bad = "formatted text evaluates differently";
+    crossed++;
+done:
+    if (bad) {
+        snprintf(why, whysz, "%s (formatted: %.300s)", bad, text);
+        bad = why;
+    }
+    ce_sql_free(x);
+    ce_sql_free(y);
+    ce_sql_ctx_free(ctx);
+    return bad;
+}
+
 /* Runs one case; returns NULL on success or what went wrong. */
 static const char *run_case(yaml_document_t *d, yaml_node_t *tc,
                             const char *file, const char *name,
@@ -294,9 +342,10 @@ static const char *run_case(yaml_document_t *d, yaml_node_t *tc,
                  got, e ? ", error " : "", msg);
         goto fail;
     }
+    const char *bad = cross_check(&expr, ev, e, &v, why, whysz);
     ce_event_unref(ev);
     ce_sql_free(x);
-    return NULL;
+    return bad;
 fail:
     ce_event_unref(ev);
     ce_sql_free(x);
@@ -356,8 +405,9 @@ static void summary(void **state)
 {
     (void)state;
     printf("cesql tck: %u passed, %u failed, %u documented exception%s "
-           "(%u files)\n", passed, failed, excepted, excepted == 1 ? "" : "s",
-           nfiles);
+           "(%u files; %u cases also checked unfolded and re-parsed from "
+           "ce_sql_format)\n", passed, failed, excepted,
+           excepted == 1 ? "" : "s", nfiles, crossed);
     for (size_t i = 0; i < sizeof exceptions / sizeof exceptions[0]; i++)
         if (!exceptions[i].seen)
             fail_msg("documented exception %s / %s not found in the kit",
