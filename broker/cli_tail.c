@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cloudevents/cesql.h"
 #include "common/common.h"
 
 #define TAIL_DATA_PREVIEW 120
@@ -47,6 +48,8 @@ typedef struct tail_ctx {
     kn_cli_lines lines;
     ce_buf errbody; /* body of a non-200 answer */
     bool out_failed;
+    const ce_sql_expr *filter; /* --filter, or NULL */
+    ce_sql_ctx *sql;
 } tail_ctx;
 
 static int
@@ -60,14 +63,18 @@ on_line(void *ud, const char *line, size_t len)
     if (len == 0)
         return 0;
     memset(&ce, 0, sizeof(ce));
-    if (t->json) {
-        fwrite(line, 1, len, stdout);
-        fputc('\n', stdout);
-    } else if (ce_json_decode(line, len, &ev, &ce) != CE_OK) {
+    /* -o json without a filter passes the line through untouched. */
+    if ((!t->json || t->filter) &&
+        ce_json_decode(line, len, &ev, &ce) != CE_OK) {
         fprintf(stderr,
                 "knit: skipping a line of the stream that is not a "
                 "valid event: %s%s%s\n",
                 ce.attr, ce.attr[0] ? ": " : "", ce.msg);
+    } else if (t->filter && !ce_sql_match(t->filter, ev, t->sql)) {
+        /* filtered out */
+    } else if (t->json) {
+        fwrite(line, 1, len, stdout);
+        fputc('\n', stdout);
     } else if (kn_cli_format_event_line(ev, TAIL_DATA_PREVIEW, &out) == 0) {
         fputs(out.data, stdout);
         fputc('\n', stdout);
@@ -200,7 +207,8 @@ finish(tail_ctx *t, int res, const char *detail, const kn_cli *c,
 }
 
 static int
-stream(const kn_cli *c, const char *path, bool json)
+stream(const kn_cli *c, const char *path, bool json,
+       const ce_sql_expr *filter)
 {
     char url[1024], detail[CURL_ERROR_SIZE] = "";
     struct sigaction old_int, old_term;
@@ -210,8 +218,12 @@ stream(const kn_cli *c, const char *path, bool json)
 
     memset(&t, 0, sizeof(t));
     t.json = json;
+    t.filter = filter;
     t.h = curl_easy_init();
-    if (m == NULL || t.h == NULL || install_signals(&old_int, &old_term)) {
+    if (filter != NULL)
+        t.sql = ce_sql_ctx_new();
+    if (m == NULL || t.h == NULL || (filter != NULL && t.sql == NULL) ||
+        install_signals(&old_int, &old_term)) {
         rc = kn_cli_fail("cannot set up the stream: %s", strerror(errno));
         goto out;
     }
@@ -237,12 +249,15 @@ out:
         curl_multi_cleanup(m);
     kn_cli_lines_free(&t.lines);
     ce_buf_free(&t.errbody);
+    ce_sql_ctx_free(t.sql);
     return rc;
 }
 
 static const kn_cli_opt tail_opts[] = {
     {"from-start", 0, KN_CLI_FLAG, NULL,
      "print the stored history first, then follow"},
+    {"filter", 0, KN_CLI_VALUE, "CESQL",
+     "print only the events this CESQL expression matches"},
     {"output", 'o', KN_CLI_VALUE, "FORMAT",
      "json: one JSON-format event per line (default: one summary line)"},
     KN_CLI_OPT_ADMIN,
@@ -262,19 +277,76 @@ static const kn_cli_spec tail_spec = {
         "Default output, one line per event:\n"
         "  TIME  type=T  source=S  id=I  [subject=X]  [data=PREVIEW]\n"
         "TIME is the event's time (else its arrival time); long data is\n"
-        "shortened.\n\n"
-        "Example:\n"
-        "  knit tail default/demo --from-start -o json\n\n",
+        "shortened. --filter is evaluated here, on each event, with the\n"
+        "semantics of a trigger's cesql filter (an error = no match).\n\n"
+        "Examples:\n"
+        "  knit tail default/demo --from-start -o json\n"
+        "  knit tail default/demo --filter \"type LIKE 'order.%' AND "
+        "region = 'eu'\"\n\n",
 };
+
+/* Compiles --filter; a usage error (exit 2) when it is not a valid
+ * Boolean CESQL expression. */
+static int
+compile_filter(const char *src, ce_sql_expr **out)
+{
+    ce_sql_type t;
+    ce_err ce;
+
+    *out = NULL;
+    if (src == NULL)
+        return KN_EXIT_OK;
+    memset(&ce, 0, sizeof(ce));
+    ce.offset = -1;
+    if (ce_sql_compile(src, strlen(src), CE_SQL_STRICT, out, &ce) != CE_OK) {
+        if (ce.offset >= 0)
+            return kn_cli_usage_error(&tail_spec,
+                                      "invalid --filter at byte %ld: %s",
+                                      ce.offset, ce.msg);
+        return kn_cli_usage_error(&tail_spec, "invalid --filter: %s",
+                                  ce.msg[0] ? ce.msg : ce_code_str(ce.code));
+    }
+    t = ce_sql_result_type(*out);
+    if (t == CE_SQL_INTEGER || t == CE_SQL_STRING) {
+        ce_sql_free(*out);
+        *out = NULL;
+        return kn_cli_usage_error(&tail_spec,
+                                  "--filter must be a Boolean expression "
+                                  "(this one is %s)", ce_sql_type_str(t));
+    }
+    return KN_EXIT_OK;
+}
+
+static int
+tail_run(const kn_cli_args *a, const char *ns, const char *name,
+         const ce_sql_expr *filter)
+{
+    const char *segs[] = {"v1", "tail", ns, name};
+    ce_buf path = CE_BUF_INIT;
+    char err[512];
+    kn_cli c;
+    int rc;
+
+    if (kn_cli_init(&c, kn_cli_args_get(a, "admin"), err, sizeof(err)) != 0)
+        return kn_cli_fail("%s", err);
+    if (kn_cli_url_segments(&path, segs, 4) != 0 ||
+        ce_buf_puts(&path, kn_cli_args_has(a, "from-start")
+                               ? "?from=start"
+                               : "?from=end") != 0)
+        rc = kn_cli_fail("out of memory");
+    else
+        rc = stream(&c, path.data, kn_cli_args_has(a, "output"), filter);
+    ce_buf_free(&path);
+    return rc;
+}
 
 int
 kn_cli_tail(int argc, char **argv)
 {
     const kn_cli_spec *spec = &tail_spec;
-    char ns[254], name[254], err[512];
-    ce_buf path = CE_BUF_INIT;
+    char ns[254], name[254];
+    ce_sql_expr *filter = NULL;
     const char *fmt;
-    kn_cli c;
     kn_cli_args a;
     int rc = kn_cli_parse(spec, argc, argv, &a);
 
@@ -283,25 +355,16 @@ kn_cli_tail(int argc, char **argv)
         return rc == KN_CLI_ARGS_HELP ? KN_EXIT_OK : KN_EXIT_USAGE;
     }
     fmt = kn_cli_args_get(&a, "output");
-    if (!kn_split_ns_name(a.pos[0], ns, sizeof(ns), name, sizeof(name))) {
-        rc = kn_cli_usage_error(spec, "expected NS/NAME, not \"%s\"", a.pos[0]);
-    } else if (fmt != NULL && strcmp(fmt, "json") != 0) {
+    if (!kn_split_ns_name(a.pos[0], ns, sizeof(ns), name, sizeof(name)))
+        rc = kn_cli_usage_error(spec, "expected NS/NAME, not \"%s\"",
+                                a.pos[0]);
+    else if (fmt != NULL && strcmp(fmt, "json") != 0)
         rc = kn_cli_usage_error(spec, "unknown output format \"%s\" (json)",
                                 fmt);
-    } else if (kn_cli_init(&c, kn_cli_args_get(&a, "admin"), err,
-                           sizeof(err)) != 0) {
-        rc = kn_cli_fail("%s", err);
-    } else {
-        const char *segs[] = {"v1", "tail", ns, name};
-        if (kn_cli_url_segments(&path, segs, 4) != 0 ||
-            ce_buf_puts(&path, kn_cli_args_has(&a, "from-start")
-                                   ? "?from=start"
-                                   : "?from=end") != 0)
-            rc = kn_cli_fail("out of memory");
-        else
-            rc = stream(&c, path.data, fmt != NULL);
-    }
-    ce_buf_free(&path);
+    else if ((rc = compile_filter(kn_cli_args_get(&a, "filter"), &filter)) ==
+             KN_EXIT_OK)
+        rc = tail_run(&a, ns, name, filter);
+    ce_sql_free(filter);
     kn_cli_args_free(&a);
     return rc;
 }

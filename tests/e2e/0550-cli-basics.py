@@ -50,6 +50,9 @@ def test_usage_errors():
     fails(knit("get", "brokers", "x", "-A"), "NAME with -A", rc=2)
     fails(knit("apply"), "apply without -f", rc=2)
     fails(knit("tail", "nonsense"), "tail without NS/NAME", rc=2)
+    p = fails(knit("tail", "a/b", "--filter", "type = "), "bad CESQL", rc=2)
+    check("invalid --filter at byte 7" in p.stderr, "says where", p)
+    fails(knit("tail", "a/b", "--filter", "1 + 1"), "non-Boolean", rc=2)
     fails(knit("send", "--type", "t", "--source", "/s"),
           "send without --broker", rc=2)
     fails(knit("send", "--broker", "demo", "--type", "t", "--source", "/s"),

@@ -4,9 +4,9 @@
 send in binary and structured mode, with JSON, text and binary
 (--data-file) data, extensions and subject; the ingress address from the
 admin API, from KNIT_INGRESS and from --url; what tail prints (-o json and
-the one-line format), tail from now vs --from-start, unknown brokers on
-send and tail, Ctrl-C ends tail with exit 0, and tail's exit when the
-daemon stops.
+the one-line format), tail --filter (CESQL), tail from now vs
+--from-start, unknown brokers on send and tail, Ctrl-C ends tail with exit
+0, and tail's exit when the daemon stops.
 """
 import base64
 import json
@@ -141,6 +141,21 @@ def test_tail_text(d):
     check(lines[2].endswith("id=e3  data=<4 bytes>"), repr(lines[2]))
 
 
+def test_tail_filter(d):
+    """--filter (CESQL) drops what it does not match."""
+    t = Tail(d, "--from-start", "-o", "json", "--filter",
+             "id IN ('e1', 'marker') AND source = '/test'")
+    try:
+        first = json.loads(t.read(1, what="filtered tail")[0])
+        check(first["id"] == "e1", "e1 matches: %r" % first)
+        ok(send(d, "--id", "marker"), "send marker")
+        second = json.loads(t.read(2, what="filtered tail")[1])
+        check(second["id"] == "marker", "e2..e5 skipped: %r" % t.lines)
+    finally:
+        rc, err = t.interrupt()
+    check(rc == 0 and err == "", "exit 0, quiet: %r" % err)
+
+
 def test_tail_from_now(d):
     """Without --from-start, history is not shown; new events are."""
     t = Tail(d, "-o", "json")
@@ -203,6 +218,7 @@ def main():
         test_send(d, tmp)
         test_tail_json(d)
         test_tail_text(d)
+        test_tail_filter(d)
         test_tail_from_now(d)
         test_unknown_broker(d)
         test_daemon_stops(d)
