@@ -351,6 +351,11 @@ static enum MHD_Result do_tail(kn_admin *ad, struct MHD_Connection *c,
 
 /* ------------------------------------------------------ routing */
 
+static bool is_post_route(const char *url)
+{
+    return strcmp(url, "/v1/apply") == 0 || strcmp(url, "/v1/delete") == 0;
+}
+
 static enum MHD_Result route_get(kn_admin *ad, struct MHD_Connection *c,
                                  const char *url)
 {
@@ -374,12 +379,10 @@ static enum MHD_Result route_get(kn_admin *ad, struct MHD_Connection *c,
         return do_resources(ad, c, url + 14);
     if (strncmp(url, "/v1/tail/", 9) == 0)
         return do_tail(ad, c, url + 9);
+    if (is_post_route(url))
+        return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                           "method not allowed (use POST)");
     return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
-}
-
-static bool is_post_route(const char *url)
-{
-    return strcmp(url, "/v1/apply") == 0 || strcmp(url, "/v1/delete") == 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,

@@ -373,6 +373,9 @@ json_t *kn_server_get(kn_server *srv, const kn_kind *kind, const char *ns,
 /* Prometheus exposition of every metric into out. */
 int kn_server_metrics(kn_server *srv, ce_buf *out);
 
+/* Marks startup (persisted resources + --config) as done: /readyz may
+ * answer 200 from now on. */
+void kn_server_set_loaded(kn_server *srv);
 /* True once resources are loaded and every broker's channel is open. */
 bool kn_server_ready(kn_server *srv);
 /* The ingress base URL ("http://127.0.0.1:8080") for status.address. */

@@ -449,8 +449,12 @@ int kn_server_load(kn_server *srv, kn_err *err)
             kn_store_count(srv->store), srv->data_dir);
     reconcile(srv);
     pthread_mutex_unlock(&srv->mu);
-    atomic_store(&srv->loaded, true);
     return KN_OK;
+}
+
+void kn_server_set_loaded(kn_server *srv)
+{
+    atomic_store(&srv->loaded, true);
 }
 
 void kn_server_resync(kn_server *srv)

@@ -228,6 +228,8 @@ static int start(const serve_args *a, daemon_state *d, kn_err *err)
         rc = kn_server_apply_dir(d->srv, a->o.config_dir, &results, err);
         json_decref(results);
     }
+    if (rc == KN_OK)
+        kn_server_set_loaded(d->srv);
     return rc;
 }
 
@@ -281,6 +283,9 @@ int kn_serve_main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Under a file-size limit (RLIMIT_FSIZE) a write past it must fail
+     * with EFBIG (→ 503) instead of killing the daemon. */
+    signal(SIGXFSZ, SIG_IGN);
     kn_channels_register_builtin();
 
     daemon_state d = {.lock_fd = -1};

@@ -46,6 +46,8 @@ static kn_server *server(void)
     kn_err err = {0};
     assert_int_equal(kn_server_new(&o, &srv, &err), KN_OK);
     assert_int_equal(kn_server_load(srv, &err), KN_OK);
+    assert_false(kn_server_ready(srv));
+    kn_server_set_loaded(srv);
     kn_server_set_ingress_url(srv, "http://localhost:8080");
     return srv;
 }
