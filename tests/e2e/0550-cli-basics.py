@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cli_e2e import check, closed_port, fails, knit, need_binary, ok  # noqa
 
 COMMANDS = ["serve", "apply", "delete", "get", "describe", "send", "tail",
-            "version"]
+            "event-display", "version"]
 
 
 def test_help():
