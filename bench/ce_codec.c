@@ -184,6 +184,130 @@ static int run_clone(void *state)
     return ev ? 0 : -1;
 }
 
+/* ------------------------------------------------------ binding rows */
+
+/* A message of one binding: headers as a receiver sees them (the encoded
+ * ce- headers plus a few transport headers) and the body, or the output
+ * buffers of an encoder. */
+typedef struct bench_msg {
+    ce_headers enc;        /* encoder output / source of hs */
+    ce_buf body;
+    ce_header hs[32];
+    size_t nh;
+} bench_msg;
+
+static int msg_setup(void **state, int binding, ce_mode mode)
+{
+    bench_msg *m = calloc(1, sizeof *m);
+    if (!m)
+        return -1;
+    *state = m;
+    static const ce_header transport[] = {
+        {"Host", 4, "broker.example.com:8080", 23},
+        {"User-Agent", 10, "bench/1.0", 9},
+        {"Content-Length", 14, "191", 3},
+        {"Accept", 6, "*/*", 3},
+    };
+    int rc;
+    bool has_value;
+    const char *key;
+    size_t klen;
+    if (binding == 0)
+        rc = ce_http_encode(fx.event, mode, &m->enc, &m->body, NULL);
+    else if (binding == 1)
+        rc = ce_kafka_encode(fx.event, mode, &m->enc, &m->body, &has_value,
+                             &key, &klen, NULL);
+    else
+        rc = ce_nats_encode(fx.event, mode, &m->enc, &m->body, NULL);
+    if (rc != CE_OK)
+        return -1;
+    if (binding == 0)
+        for (size_t i = 0; i < 4; i++)
+            m->hs[m->nh++] = transport[i];
+    for (size_t i = 0; i < m->enc.count && m->nh < 32; i++)
+        m->hs[m->nh++] = m->enc.items[i];
+    return 0;
+}
+
+static int setup_http_binary(void **s) { return msg_setup(s, 0, CE_MODE_BINARY); }
+static int setup_http_structured(void **s)
+{
+    return msg_setup(s, 0, CE_MODE_STRUCTURED);
+}
+static int setup_kafka_binary(void **s) { return msg_setup(s, 1, CE_MODE_BINARY); }
+static int setup_nats_binary(void **s) { return msg_setup(s, 2, CE_MODE_BINARY); }
+
+static void msg_teardown(void *state)
+{
+    bench_msg *m = state;
+    ce_headers_free(&m->enc);
+    ce_buf_free(&m->body);
+    free(m);
+}
+
+static int run_http_decode(void *state)
+{
+    bench_msg *m = state;
+    ce_event **evs;
+    size_t n;
+    if (ce_http_decode(m->hs, m->nh, m->body.data, m->body.len, 0, &evs, &n,
+                       NULL) != CE_OK)
+        return -1;
+    ce_events_free(evs, n);
+    return 0;
+}
+
+static int run_http_binary_encode(void *state)
+{
+    bench_msg *m = state;
+    ce_headers_reset(&m->enc);
+    ce_buf_reset(&m->body);
+    return ce_http_encode(fx.event, CE_MODE_BINARY, &m->enc, &m->body, NULL);
+}
+
+static int run_kafka_decode(void *state)
+{
+    bench_msg *m = state;
+    ce_kafka_record rec = {"customer-4242", 13, m->body.data, m->body.len,
+                           m->hs, m->nh};
+    ce_event *ev;
+    if (ce_kafka_decode(&rec, 0, &ev, NULL) != CE_OK)
+        return -1;
+    ce_event_unref(ev);
+    return 0;
+}
+
+static int run_kafka_encode(void *state)
+{
+    bench_msg *m = state;
+    bool has_value;
+    const char *key;
+    size_t klen;
+    ce_headers_reset(&m->enc);
+    ce_buf_reset(&m->body);
+    return ce_kafka_encode(fx.event, CE_MODE_BINARY, &m->enc, &m->body,
+                           &has_value, &key, &klen, NULL);
+}
+
+static int run_nats_decode(void *state)
+{
+    bench_msg *m = state;
+    ce_event *ev;
+    if (ce_nats_decode(m->hs, m->nh, m->body.data, m->body.len, 0, &ev,
+                       NULL) != CE_OK)
+        return -1;
+    ce_event_unref(ev);
+    return 0;
+}
+
+static int run_nats_encode(void *state)
+{
+    bench_msg *m = state;
+    ce_headers_reset(&m->enc);
+    ce_buf_reset(&m->body);
+    return ce_nats_encode(fx.event, CE_MODE_BINARY, &m->enc, &m->body, NULL);
+}
+
 /* ------------------------------------------------------------ the table */
 
 /* Binding rows (HTTP binary/structured/batch, Kafka, NATS) go at the end
@@ -202,6 +326,20 @@ static const bench_case bench_cases[] = {
     {"event build: new+9 set+data+validate", NULL, run_build_event, NULL,
      NULL, 0},
     {"event clone", NULL, run_clone, NULL, NULL, 0},
+    {"http binary decode+validate", setup_http_binary, run_http_decode,
+     msg_teardown, "event build: new+9 set+data+validate", 0},
+    {"http structured decode+validate", setup_http_structured,
+     run_http_decode, msg_teardown, "jansson json_loadb (reference)", 1.5},
+    {"http binary encode", setup_http_binary, run_http_binary_encode,
+     msg_teardown, "event clone", 0},
+    {"kafka binary decode+validate", setup_kafka_binary, run_kafka_decode,
+     msg_teardown, "event build: new+9 set+data+validate", 0},
+    {"kafka binary encode", setup_kafka_binary, run_kafka_encode,
+     msg_teardown, "event clone", 0},
+    {"nats binary decode+validate", setup_nats_binary, run_nats_decode,
+     msg_teardown, "event build: new+9 set+data+validate", 0},
+    {"nats binary encode", setup_nats_binary, run_nats_encode, msg_teardown,
+     "event clone", 0},
 };
 
 /* ------------------------------------------------------------ harness */

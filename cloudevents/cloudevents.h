@@ -246,6 +246,8 @@ typedef struct ce_headers {
 int ce_headers_add(ce_headers *h, const char *name, size_t nlen,
                    const char *value, size_t vlen);
 void ce_headers_free(ce_headers *h);
+/* Empties the list but keeps its memory for reuse (count = 0). */
+void ce_headers_reset(ce_headers *h);
 /* Case-insensitive lookup; NULL if absent. */
 const ce_header *ce_headers_find(const ce_header *h, size_t n,
                                  const char *name);

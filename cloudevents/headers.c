@@ -95,7 +95,10 @@ int ce_bind_headers_add2(ce_headers *h, const char *prefix, const char *name,
 {
     size_t plen = prefix ? strlen(prefix) : 0;
     size_t venc = vlen;
-    if (pct) {
+    if (pct && ce_bind_plain(value, vlen, true)) {
+        for (size_t i = 0; i < vlen; i++)   /* only spaces inside */
+            venc += value[i] == ' ' ? 2 : 0;
+    } else if (pct) {
         for (size_t i = 0; i < vlen; i++)
             if (!pct_keep((unsigned char)value[i]))
                 venc += 2;
@@ -157,6 +160,15 @@ void ce_headers_free(ce_headers *h)
     h->count = h->cap = 0;
     h->store.data = NULL;
     h->store.len = h->store.cap = 0;
+}
+
+/* Empties the list, keeping its memory (items and store) for reuse. */
+void ce_headers_reset(ce_headers *h)
+{
+    h->count = 0;
+    h->store.len = 0;
+    if (h->store.data)
+        h->store.data[0] = '\0';
 }
 
 /* First header named `name` (ASCII case-insensitive), or NULL. */

@@ -71,6 +71,7 @@ static int cmd_decode(int argc, char **argv)
     json_t *hj = json_load_file(argv[0], 0, &je);
     if (!json_is_object(hj)) {
         fprintf(stderr, "%s: not a JSON object: %s\n", argv[0], je.text);
+        json_decref(hj);
         return 2;
     }
     ce_header hs[128];
@@ -79,36 +80,44 @@ static int cmd_decode(int argc, char **argv)
     json_t *v;
     json_object_foreach(hj, k, v) {
         if (!json_is_string(v) || nh == 128) {
-            fprintf(stderr, "header %s: not a string\n", k);
+            fprintf(stderr, "header %s: not a string (or too many)\n", k);
+            json_decref(hj);
             return 2;
         }
         hs[nh++] = (ce_header){k, strlen(k), json_string_value(v),
                                json_string_length(v)};
     }
     ce_buf body = CE_BUF_INIT, out = CE_BUF_INIT;
-    if (read_file(argv[1], &body) != 0)
-        return 2;
     ce_event **evs = NULL;
     size_t n = 0;
     ce_err err = {0};
-    if (ce_http_decode(hs, nh, body.data, body.len, flags, &evs, &n, &err))
-        return fail("decode", &err);
+    int rc = 2;
+    if (read_file(argv[1], &body) != 0)
+        goto done;
+    rc = 1;
+    if (ce_http_decode(hs, nh, body.data, body.len, flags, &evs, &n, &err)) {
+        fail("decode", &err);
+        goto done;
+    }
     const char *ct = NULL;
     for (size_t i = 0; i < nh; i++)
         if (strcasecmp(hs[i].name, "content-type") == 0)
             ct = hs[i].value;
-    int rc = ct && ce_http_mode(ct, strlen(ct)) == CE_MODE_BATCH
-                 ? ce_json_encode_batch(evs, n, &out, &err)
-                 : ce_json_encode(evs[0], &out, &err);
-    if (rc != CE_OK)
-        return fail("encode", &err);
+    if ((ct && ce_http_mode(ct, strlen(ct)) == CE_MODE_BATCH
+             ? ce_json_encode_batch(evs, n, &out, &err)
+             : ce_json_encode(evs[0], &out, &err)) != CE_OK) {
+        fail("encode", &err);
+        goto done;
+    }
     fwrite(out.data, 1, out.len, stdout);
     putchar('\n');
+    rc = 0;
+done:
     ce_events_free(evs, n);
     ce_buf_free(&body);
     ce_buf_free(&out);
     json_decref(hj);
-    return 0;
+    return rc;
 }
 
 static int cmd_encode(int argc, char **argv)
@@ -123,28 +132,37 @@ static int cmd_encode(int argc, char **argv)
     else
         return 2;
     ce_buf in = CE_BUF_INIT, body = CE_BUF_INIT;
-    if (read_file(argv[1], &in) != 0)
-        return 2;
     ce_event *ev = NULL;
     ce_err err = {0};
-    if (ce_json_decode(in.data, in.len, &ev, &err) != CE_OK)
-        return fail("decode", &err);
     ce_headers h = {0};
-    if (ce_http_encode(ev, mode, &h, &body, &err) != CE_OK)
-        return fail("encode", &err);
-    json_t *hj = json_object();
+    json_t *hj = NULL;
+    int rc = 2;
+    if (read_file(argv[1], &in) != 0)
+        goto done;
+    rc = 1;
+    if (ce_json_decode(in.data, in.len, &ev, &err) != CE_OK) {
+        fail("decode", &err);
+        goto done;
+    }
+    if (ce_http_encode(ev, mode, &h, &body, &err) != CE_OK) {
+        fail("encode", &err);
+        goto done;
+    }
+    hj = json_object();
     for (size_t i = 0; i < h.count; i++)
         json_object_set_new(hj, h.items[i].name,
                             json_stringn(h.items[i].value,
                                          h.items[i].value_len));
-    int rc = json_dump_file(hj, argv[2], JSON_COMPACT) != 0 ||
-             write_file(argv[3], body.data ? body.data : "", body.len) != 0;
+    rc = json_dump_file(hj, argv[2], JSON_COMPACT) != 0 ||
+         write_file(argv[3], body.data ? body.data : "", body.len) != 0
+         ? 2 : 0;
+done:
     json_decref(hj);
     ce_headers_free(&h);
     ce_buf_free(&in);
     ce_buf_free(&body);
     ce_event_unref(ev);
-    return rc ? 2 : 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
