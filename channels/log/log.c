@@ -336,6 +336,7 @@ int kn_seg_create(kn_log *lg, kn_seg *s)
         e = w >= 0 && w != (ssize_t)sizeof hdr ? ENOSPC : errno;
         close(fd);
         unlink(s->path);
+        errno = e;
         return kn_log_status_errno(e);
     }
     s->fd = fd;

@@ -96,6 +96,7 @@ typedef struct kn_log {
     /* writer thread only */
     int64_t last_ts;
     bool need_truncate;
+    int last_errno;        /* cause of the last failed write */
 } kn_log;
 
 struct kn_lcursor {

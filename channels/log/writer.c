@@ -129,8 +129,10 @@ static int roll(kn_log *lg)
     int rc;
 
     if (!lg->set.fsync) {
-        if (fdatasync(old->fd) != 0)
+        if (fdatasync(old->fd) != 0) {
+            lg->last_errno = errno;
             return kn_log_status_errno(errno);
+        }
         pthread_mutex_lock(&lg->mu);
         lg->st.fsyncs++;
         pthread_mutex_unlock(&lg->mu);
@@ -140,6 +142,7 @@ static int roll(kn_log *lg)
     if (!(s = kn_seg_new(lg->dir, lg->head)))
         return KN_NOMEM;
     if ((rc = kn_seg_create(lg, s)) != KN_OK) {
+        lg->last_errno = errno;
         KN_ERROR(KN_LOG_COMP, "log %s: cannot create segment %s: %s",
                  lg->label, s->path, kn_status_str(rc));
         kn_seg_unref(s);
@@ -237,7 +240,7 @@ static int write_group_bytes(kn_log *lg, kn_seg *act, kn_pending *g)
                  "until it succeeds", lg->label, act->path, act->size,
                  strerror(errno));
     }
-    errno = e;
+    lg->last_errno = e;
     return kn_log_status_errno(e);
 }
 
@@ -286,7 +289,7 @@ static void fail_group(kn_log *lg, size_t count, int st)
     if (was)
         KN_ERROR(KN_LOG_COMP, "log %s: append failed: %s (%s); appends fail "
                  "until it clears", lg->label, kn_status_str(st),
-                 strerror(errno));
+                 lg->last_errno ? strerror(lg->last_errno) : "see above");
     else
         KN_DEBUG(KN_LOG_COMP, "log %s: append failed again: %s", lg->label,
                  kn_status_str(st));
@@ -303,11 +306,14 @@ static void write_group(kn_log *lg, kn_pending *g, size_t bytes)
         count += p->n;
     if (ts < lg->last_ts)
         ts = lg->last_ts; /* keep timestamps non-decreasing */
+    lg->last_errno = 0;
     if (lg->need_truncate) {
-        if (ftruncate(act->fd, (off_t)act->size) == 0)
+        if (ftruncate(act->fd, (off_t)act->size) == 0) {
             lg->need_truncate = false;
-        else
+        } else {
+            lg->last_errno = errno;
             st = kn_log_status_errno(errno);
+        }
     }
     if (st == KN_OK && bytes > 0 && act->size > KN_SEG_HDR &&
         act->size + bytes > lg->set.segment_bytes) {
