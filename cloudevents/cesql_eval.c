@@ -311,7 +311,7 @@ bool cs_like_match(const ce_sql_expr *x, const cs_node *nd, const char *s,
 static bool like(const ce_sql_expr *x, const cs_node *nd, const char *s,
                  size_t n)
 {
-    const char *lit = x->pool + nd->soff;
+    const char *lit = nd->slen ? x->pool + nd->soff : "";
     size_t ll = nd->slen;
     switch (nd->like) {
     case CS_LIKE_EXACT:

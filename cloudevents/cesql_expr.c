@@ -130,12 +130,38 @@ static void wr(wbuf *w, const char *fmt, ...)
         w->len += (size_t)n;
 }
 
+/* Whether s can be written between quotes q with \q escapes: the lexer
+ * pairs a backslash with whatever follows, so an odd run of backslashes
+ * must not precede a quote or the closing quote. */
+static bool quotable(const char *s, size_t n, char q)
+{
+    size_t run = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && s[i] == '\\') {
+            run++;
+            continue;
+        }
+        if ((i == n || s[i] == q) && run % 2)
+            return false;
+        run = 0;
+    }
+    return true;
+}
+
+/* A string literal that reads back as s: single quotes if possible, else
+ * double quotes. (A value folded from functions, such as a backslash
+ * before both kinds of quote, may have no literal form; it is then shown
+ * in single quotes regardless.) */
 static void wr_str(wbuf *w, const char *s, size_t n)
 {
-    wr(w, "'");
-    for (size_t i = 0; i < n; i++)
-        wr(w, s[i] == '\'' ? "\\'" : "%c", s[i]);
-    wr(w, "'");
+    char q = quotable(s, n, '\'') || !quotable(s, n, '"') ? '\'' : '"';
+    wr(w, "%c", q);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == q)
+            wr(w, "\\");
+        wr(w, "%c", s[i]);
+    }
+    wr(w, "%c", q);
 }
 
 static const char *op_text(const cs_node *nd)

@@ -29,6 +29,10 @@
 #include "cloudevents/cesql_int.h"
 
 #define NIL UINT32_MAX
+/* Parser recursion (parentheses, prefix operators) may go deeper than the
+ * tree, since "((x))" nests the parser but not the tree; the bound keeps
+ * the C stack small. ce_sql_format's output of any accepted tree fits. */
+#define MAX_PARSE_DEPTH (4 * CE_SQL_MAX_DEPTH)
 
 enum { P_CMP = 1, P_ADD, P_MUL, P_IN, P_LIKE };
 
@@ -686,9 +690,9 @@ static uint32_t parse_unary(parser *p)
     cs_tok t = p->tok;
     if (t.kind != TK_NOT && t.kind != TK_MINUS)
         return parse_primary(p);
-    if (++p->depth > CE_SQL_MAX_DEPTH)
+    if (++p->depth > MAX_PARSE_DEPTH)
         return fail(p, CE_ERANGE, t.pos, "expression nested deeper than %d "
-                    "levels", CE_SQL_MAX_DEPTH);
+                    "levels", MAX_PARSE_DEPTH);
     advance(p);
     uint32_t e = parse_unary(p);
     p->depth--;
@@ -767,9 +771,9 @@ static int logic_op(int kind)
  * operators becoming one n-ary node. */
 static uint32_t parse_logic(parser *p)
 {
-    if (++p->depth > CE_SQL_MAX_DEPTH)
+    if (++p->depth > MAX_PARSE_DEPTH)
         return fail(p, CE_ERANGE, p->tok.pos, "expression nested deeper "
-                    "than %d levels", CE_SQL_MAX_DEPTH);
+                    "than %d levels", MAX_PARSE_DEPTH);
     ivec xs = {0}, ops = {0};
     uint32_t r = parse_binary(p, P_CMP);
     if (r == NIL || !ivec_push(&xs, r))

@@ -103,6 +103,8 @@ static void test_precedence(void **state)
         {"'ab\\c'", "'ab\\c'"},
         {"''", "''"},
         {"'日本'", "'日本'"},
+        {"\"x\\'y\"", "\"x\\'y\""},        /* needs double quotes */
+        {"'x\\\\'", "'x\\\\'"},            /* even backslash run */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_format(cases[i][0], cases[i][1]);
@@ -219,10 +221,10 @@ static void test_limits(void **state)
 
     /* nesting by parentheses and by prefix operators */
     size_t n = 0;
-    for (int i = 0; i < 200; i++)
+    for (int i = 0; i < 600; i++)
         buf[n++] = '(';
     buf[n++] = '1';
-    for (int i = 0; i < 200; i++)
+    for (int i = 0; i < 600; i++)
         buf[n++] = ')';
     assert_int_equal(ce_sql_compile(buf, n, 0, &x, &err), CE_ERANGE);
     assert_non_null(strstr(err.msg, "nested deeper"));
@@ -246,12 +248,12 @@ static void test_limits(void **state)
     ce_sql_free(x);
     x = NULL;
 
-    /* moderate nesting is fine */
+    /* moderate nesting is fine; parentheses alone do not nest the tree */
     n = 0;
-    for (int i = 0; i < 100; i++)
+    for (int i = 0; i < 300; i++)
         buf[n++] = '(';
     buf[n++] = 'x';
-    for (int i = 0; i < 100; i++)
+    for (int i = 0; i < 300; i++)
         buf[n++] = ')';
     assert_int_equal(ce_sql_compile(buf, n, 0, &x, &err), CE_OK);
     ce_sql_free(x);
