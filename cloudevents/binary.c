@@ -142,8 +142,9 @@ static int set_ctype(const ce_bind_binary *b, ce_event *ev,
                           b->ctype_header);
     if (vn == 0)
         return CE_OK;
-    size_t dn;
-    const char *dct = ce_event_get(ev, "datacontenttype", &dn, NULL);
+    size_t dn = 0;
+    const char *dct = b->ce_dct_allowed
+        ? ce_event_get(ev, "datacontenttype", &dn, NULL) : NULL;
     if (dct) {
         if (ce_media_equal(v, vn, dct, dn))
             return CE_OK;
@@ -153,7 +154,10 @@ static int set_ctype(const ce_bind_binary *b, ce_event *ev,
                           "header %s disagrees with %s", hname,
                           b->ctype_header);
     }
-    int rc = ce_event_set(ev, "datacontenttype", v, vn, CE_TYPE_STRING, err);
+    int rc = ce__check_value(CE_TYPE_STRING, v, vn, "datacontenttype", err);
+    if (rc == CE_OK)
+        rc = ce__event_set_raw(ev, CE_A_DATACONTENTTYPE, "datacontenttype",
+                               15, v, vn, CE_TYPE_STRING, err);
     if (rc != CE_OK)
         return blame_header(err, rc, b->ctype_header);
     return CE_OK;
@@ -289,8 +293,9 @@ int ce_bind_decode_binary(const ce_bind_binary *b, const ce_header *hs,
         rc = ce_err_set(err, CE_ENOMEM, "data", -1, "out of memory");
         goto fail;
     }
-    const char *sv = ce_event_get(ev, "specversion", NULL, NULL);
-    if (sv && strcmp(sv, "0.3") == 0 &&
+    size_t svn;
+    const char *sv = ce_event_get(ev, "specversion", &svn, NULL);
+    if (svn == 3 && memcmp(sv, "0.3", 3) == 0 &&
         (rc = ce_event_upgrade_03(ev, err)) != CE_OK)
         goto fail;
     if (!(flags & CE_DECODE_NO_VALIDATE) &&
