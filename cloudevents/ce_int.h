@@ -57,7 +57,8 @@ int ce__event_set_raw(ce_event *ev, int core, const char *name, size_t nlen,
 /* Reserves n bytes of data storage in the event (data becomes present,
  * length n) and returns a pointer to fill. NULL on ENOMEM or frozen. */
 char *ce__event_data_alloc(ce_event *ev, size_t n);
-/* Shrinks data to n bytes (n <= current length). */
+/* Shrinks data to n bytes (n <= current length); when the data is the
+ * newest allocation of the event the rest is reused. */
 void ce__event_data_truncate(ce_event *ev, size_t n);
 
 #endif /* KNIT_CE_INT_H */

@@ -258,7 +258,7 @@ static int oom(ce_err *err)
 static ce_ext *add_ext(ce_event *ev, const char *name, size_t nlen)
 {
     if (ev->next == ev->ext_cap) {
-        uint32_t cap = ev->ext_cap ? ev->ext_cap * 2 : 8;
+        uint32_t cap = ev->ext_cap ? ev->ext_cap * 2 : 4;
         ce_ext *x = arena_alloc(ev, cap * sizeof *x, alignof(ce_ext));
         if (!x)
             return NULL;
@@ -400,6 +400,8 @@ char *ce__event_data_alloc(ce_event *ev, size_t n)
 void ce__event_data_truncate(ce_event *ev, size_t n)
 {
     if (n <= ev->data_len) {
+        if (ev->data + ev->data_len + 1 == ev->cur) /* give the rest back */
+            ev->cur = ev->data + n + 1;
         ev->data_len = n;
         ev->data[n] = '\0';
     }

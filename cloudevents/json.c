@@ -14,6 +14,7 @@
  *   string; anything else -> `data_base64`.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 #include "cloudevents/ce_int.h"
 
 #define JSON_MAX_DEPTH 256
+/* Largest rest-of-input reserved to compact `data` in one pass. */
+#define JSON_ONE_PASS_MAX 4096
 
 /* Bytes that end a fast string scan: controls, '"', '\\', non-ASCII. */
 static const unsigned char str_stop[256] = {
@@ -38,6 +41,18 @@ static const unsigned char str_stop[256] = {
     R16(0xE0), R16(0xF0),
 #undef R16
 };
+
+/* True when one of the 8 bytes at p is in str_stop (SWAR test). */
+static inline bool word_stops(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = ones * 0x80;
+    uint64_t x, q, b;
+    memcpy(&x, p, 8);
+    q = x ^ (ones * '"');
+    b = x ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) |
+            ((x - ones * 0x20) & ~x) | x) & high;
+}
 
 /* ------------------------------------------------------------ reader */
 
@@ -141,6 +156,8 @@ static int scan_string(jp *j, const char **raw, size_t *rawlen, bool *esc)
     const unsigned char *end = (const unsigned char *)j->end;
     *esc = false;
     for (;;) {
+        while (end - p >= 8 && !word_stops(p))
+            p += 8;
         while (p < end && !str_stop[*p])
             p++;
         j->p = (const char *)p;
@@ -403,6 +420,7 @@ typedef struct dec {
     unsigned seen;    /* core attributes met, including nulls */
     int dkind;
     bool dnull;
+    bool dcompact;    /* data already stored as compact JSON */
     const char *dval; /* raw text of the data / data_base64 value */
     size_t dlen;
     long doff;
@@ -512,8 +530,23 @@ static int data_member(dec *d, int kind, const char *name)
             return value(j, NULL, 0);
         return attr_err(d, name, off, "must be a JSON string");
     }
-    if (value(j, NULL, 0) != CE_OK)
+    /* One pass for the usual case: JSON data (as far as the content type
+     * read so far tells) that is small enough to reserve the rest of the
+     * input for it; finish_data redoes it if a non-JSON type follows. */
+    size_t ctl = 0, room = (size_t)(j->end - j->p);
+    const char *ct = ce_event_get(d->ev, "datacontenttype", &ctl, NULL);
+    char *o = NULL, *o0 = NULL;
+    if (kind == DK_DATA && room <= JSON_ONE_PASS_MAX &&
+        ce_media_is_json(ct, ctl)) {
+        if (!(o0 = o = ce__event_data_alloc(d->ev, room)))
+            return ce_err_set(j->err, CE_ENOMEM, "", -1, "out of memory");
+    }
+    if (value(j, o ? &o : NULL, 0) != CE_OK)
         return CE_EPARSE;
+    if (o0) {
+        ce__event_data_truncate(d->ev, (size_t)(o - o0));
+        d->dcompact = true;
+    }
     d->dlen = (size_t)(j->p - d->dval);
     return CE_OK;
 }
@@ -582,6 +615,8 @@ static int finish_data(dec *d)
     size_t rl, n = 0;
     bool esc;
     if (d->dkind == DK_DATA && ce_media_is_json(ct, ctl)) {
+        if (d->dcompact)
+            return CE_OK;
         char *o = ce__event_data_alloc(d->ev, d->dlen);
         if (!o)
             return ce_err_set(d->j.err, CE_ENOMEM, "", -1, "out of memory");
@@ -591,6 +626,8 @@ static int finish_data(dec *d)
         ce__event_data_truncate(d->ev, (size_t)(o - o0));
         return CE_OK;
     }
+    if (d->dcompact) /* the content type read later is not JSON */
+        ce_event_clear_data(d->ev);
     if (d->dnull)
         return CE_OK;
     const char *name = d->dkind == DK_DATA ? "data" : "data_base64";
@@ -810,44 +847,72 @@ fail:
 
 /* ------------------------------------------------------------ encoding */
 
-int ce__json_put_string(ce_buf *out, const char *s, size_t n)
+/* True when one of the 8 bytes at p needs escaping in a JSON string. */
+static inline bool word_escapes(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = ones * 0x80;
+    uint64_t x, q, b;
+    memcpy(&x, p, 8);
+    q = x ^ (ones * '"');
+    b = x ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) |
+            ((x - ones * 0x20) & ~x)) & ~x & high;
+}
+
+/* Writes the escape of control/quote/backslash byte c at o; returns end. */
+static char *put_escape(char *o, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
+    *o++ = '\\';
+    switch (c) {
+    case '"': *o++ = '"'; break;
+    case '\\': *o++ = '\\'; break;
+    case '\n': *o++ = 'n'; break;
+    case '\r': *o++ = 'r'; break;
+    case '\t': *o++ = 't'; break;
+    case '\b': *o++ = 'b'; break;
+    case '\f': *o++ = 'f'; break;
+    default:
+        memcpy(o, "u00", 3);
+        o[3] = hex[c >> 4];
+        o[4] = hex[c & 15];
+        o += 5;
+    }
+    return o;
+}
+
+/* Appends s[0..n) (valid UTF-8) as a JSON string literal. Keeps room for
+ * the rest of the string plus the closing quote reserved at all times. */
+int ce__json_put_string(ce_buf *out, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
     if (ce_buf_reserve(out, n + 2) != CE_OK)
         return CE_ENOMEM;
-    out->data[out->len++] = '"';
+    char *o = out->data + out->len;
+    *o++ = '"';
     size_t i = 0;
     while (i < n) {
-        size_t run = i;
-        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' &&
-               s[run] != '\\')
-            run++;
-        if (run > i && ce_buf_append(out, s + i, run - i) != CE_OK)
-            return CE_ENOMEM;
-        if (run == n)
-            break;
-        unsigned char c = (unsigned char)s[run];
-        char e[6] = {'\\', 0};
-        size_t el = 2;
-        switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
-        default:
-            memcpy(e, "\\u00", 4);
-            e[4] = hex[c >> 4];
-            e[5] = hex[c & 15];
-            el = 6;
+        while (n - i >= 8 && !word_escapes(u + i)) {
+            memcpy(o, u + i, 8);
+            o += 8;
+            i += 8;
         }
-        if (ce_buf_append(out, e, el) != CE_OK)
+        if (i == n)
+            break;
+        unsigned char c = u[i++];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        out->len = (size_t)(o - out->data);
+        if (ce_buf_reserve(out, (n - i) + 6 + 1) != CE_OK)
             return CE_ENOMEM;
-        i = run + 1;
+        o = put_escape(out->data + out->len, c);
     }
-    return ce_buf_append(out, "\"", 1);
+    *o++ = '"';
+    out->len = (size_t)(o - out->data);
+    *o = '\0';
+    return CE_OK;
 }
 
 static int put_data(const ce_event *ev, ce_buf *out)

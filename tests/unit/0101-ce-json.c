@@ -111,6 +111,14 @@ static void test_decode_data(void **state)
     data_is(ev, "null");
     free(round_trip(ev));
     ce_event_unref(ev);
+    /* data read before a non-JSON datacontenttype */
+    ev = dec_ok("{" HEAD ",\"data\":\"a\\u0041\",\"datacontenttype\":"
+                "\"text/plain\"}");
+    data_is(ev, "aA");
+    free(round_trip(ev));
+    ce_event_unref(ev);
+    dec_err("{" HEAD ",\"data\":[1],\"datacontenttype\":\"text/csv\"}",
+            CE_EINVAL, "data", "must be a JSON string", 62);
     /* non-JSON type: the string's characters */
     ev = dec_ok("{" HEAD ",\"datacontenttype\":\"text/plain\","
                 "\"data\":\"line\\nnext \\u00e9\\ud83d\\ude00\"}");
