@@ -30,7 +30,8 @@ struct kn_ingress {
     kn_server *srv;
     struct MHD_Daemon *d;
     struct MHD_Response *resp_202;
-    atomic_int inflight;
+    atomic_int inflight;   /* POST requests between begin and completed */
+    atomic_bool stopping;  /* shutdown: new requests get 503 */
     kn_bstats *unknown; /* requests for unknown brokers */
 };
 
@@ -147,27 +148,12 @@ static enum MHD_Result probe(kn_ingress *in, struct MHD_Connection *c,
     return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
 }
 
-/* First call of a request: route, check method, broker and size. Returns
- * a new req (installed in *con_cls) or queues the answer. */
-static enum MHD_Result request_begin(kn_ingress *in, struct MHD_Connection *c,
-                                     const char *url, const char *method,
+/* A POST for broker ns/name: checks the broker and the announced size,
+ * then installs a new req in *con_cls, or queues the answer. */
+static enum MHD_Result request_admit(kn_ingress *in, struct MHD_Connection *c,
+                                     const char *ns, const char *name,
                                      void **con_cls)
 {
-    char ns[64], name[64];
-    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0)
-        return probe(in, c, url, method);
-    if (!split_path(url, ns, name)) {
-        kn_metrics_request(in->unknown, 404);
-        return send_error(c, MHD_HTTP_NOT_FOUND,
-                          "not found: expected POST /<namespace>/<broker>",
-                          "", NULL, NULL);
-    }
-    if (strcmp(method, "OPTIONS") == 0)
-        return send_options(c);
-    if (strcmp(method, "POST") != 0)
-        return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
-                          "method not allowed", "", MHD_HTTP_HEADER_ALLOW,
-                          ALLOW_BROKER);
     kn_broker_rt *rt = kn_server_broker(in->srv, ns, name);
     if (!rt) {
         char msg[200];
@@ -183,8 +169,8 @@ static enum MHD_Result request_begin(kn_ingress *in, struct MHD_Connection *c,
         return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg, "",
                           MHD_HTTP_HEADER_RETRY_AFTER, "1");
     }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl = MHD_lookup_connection_value(
+        c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
     if (len > rt->max_event_size) {
         char msg[160];
@@ -205,9 +191,43 @@ static enum MHD_Result request_begin(kn_ingress *in, struct MHD_Connection *c,
     r->in = in;
     r->conn = c;
     r->rt = rt;
-    atomic_fetch_add(&in->inflight, 1);
     *con_cls = r;
     return MHD_YES;
+}
+
+/* First call of a request: route and check the method. A POST counts as
+ * in flight from here on (before the stopping check, so the shutdown
+ * drain cannot miss it) until on_completed. */
+static enum MHD_Result request_begin(kn_ingress *in, struct MHD_Connection *c,
+                                     const char *url, const char *method,
+                                     void **con_cls)
+{
+    char ns[64], name[64];
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0)
+        return probe(in, c, url, method);
+    if (!split_path(url, ns, name)) {
+        kn_metrics_request(in->unknown, 404);
+        return send_error(c, MHD_HTTP_NOT_FOUND,
+                          "not found: expected POST /<namespace>/<broker>",
+                          "", NULL, NULL);
+    }
+    if (strcmp(method, "OPTIONS") == 0)
+        return send_options(c);
+    if (strcmp(method, "POST") != 0)
+        return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          "method not allowed", "", MHD_HTTP_HEADER_ALLOW,
+                          ALLOW_BROKER);
+    atomic_fetch_add(&in->inflight, 1);
+    enum MHD_Result res;
+    if (atomic_load(&in->stopping))
+        res = send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                         "knit is shutting down", "",
+                         MHD_HTTP_HEADER_CONNECTION, "close");
+    else
+        res = request_admit(in, c, ns, name, con_cls);
+    if (!*con_cls)
+        atomic_fetch_sub(&in->inflight, 1);
+    return res;
 }
 
 /* ------------------------------------------------------ events */
@@ -297,10 +317,12 @@ static enum MHD_Result reject(req *r, unsigned code, const char *msg,
  * connection until the append completes). */
 static enum MHD_Result request_events(req *r)
 {
-    hdr_list hl = {.n = 0};
+    hdr_list hl; /* not zeroed: only the first hl.n entries are used */
     ce_event **evs = NULL;
     size_t n = 0;
     ce_err cerr = {0};
+    hl.n = 0;
+    hl.overflow = false;
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_header, &hl);
     if (hl.overflow)
         return reject(r, MHD_HTTP_BAD_REQUEST, "too many headers", "");
@@ -500,6 +522,7 @@ void kn_ingress_quiesce(kn_ingress *in)
 {
     if (!in || !in->d)
         return;
+    atomic_store(&in->stopping, true);
     MHD_socket fd = MHD_quiesce_daemon(in->d);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
@@ -510,6 +533,9 @@ void kn_ingress_drain(kn_ingress *in, int timeout_ms)
     int64_t end = kn_now_mono_ms() + timeout_ms;
     while (in && atomic_load(&in->inflight) > 0 && kn_now_mono_ms() < end)
         usleep(5000);
+    if (in && atomic_load(&in->inflight) > 0)
+        KN_WARN("http", "%d requests still in flight after %d ms",
+                atomic_load(&in->inflight), timeout_ms);
 }
 
 void kn_ingress_stop(kn_ingress *in)

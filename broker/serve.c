@@ -23,7 +23,7 @@
 #include "broker/broker.h"
 
 #define RESYNC_SECONDS 3
-#define DRAIN_MS 10000
+#define DRAIN_MS 30000
 
 static const char usage[] =
     "usage: knit serve [--config DIR] [--data DIR] [--listen ADDR:PORT]\n"
@@ -233,14 +233,20 @@ static int start(const serve_args *a, daemon_state *d, kn_err *err)
     return rc;
 }
 
+/* Shutdown order: stop accepting (new requests on open connections get
+ * 503), let in-flight appends finish and be answered, end tails, close
+ * the channels (this waits for any request still holding one, and
+ * completes what is pending), answer those, then stop the listeners —
+ * never with a connection still suspended on an append. */
 static void stop(daemon_state *d)
 {
     kn_ingress_quiesce(d->ingress);
     kn_ingress_drain(d->ingress, DRAIN_MS);
     kn_admin_stop(d->admin);
-    kn_ingress_stop(d->ingress);
     if (d->srv)
         kn_server_close_channels(d->srv);
+    kn_ingress_drain(d->ingress, DRAIN_MS);
+    kn_ingress_stop(d->ingress);
     kn_server_free(d->srv);
     kn_metrics_shutdown();
     if (d->lock_fd >= 0)
