@@ -83,6 +83,9 @@ typedef struct kn_channel_stats {
     uint64_t fsyncs;
     uint64_t append_errors;
     bool healthy;               /* false: appends fail (disk full, down) */
+    uint64_t skipped_records;   /* stored records that were not
+                                   CloudEvents, skipped by cursors (nats,
+                                   kafka) */
 } kn_channel_stats;
 
 struct kn_channel_ops {
@@ -153,6 +156,7 @@ static inline void kn_channel_close(kn_channel *ch)
 
 extern const kn_channel_ops kn_channel_log_ops;
 extern const kn_channel_ops kn_channel_memory_ops;
+extern const kn_channel_ops kn_channel_nats_ops;
 
 /* Test hooks of the "memory" backend (they return KN_INVAL for any other
  * backend). _fail: the next `count` appends complete with `status` (< 0)

@@ -62,6 +62,7 @@ static void register_builtin(void)
 {
     kn_channel_register(&kn_channel_log_ops);
     kn_channel_register(&kn_channel_memory_ops);
+    kn_channel_register(&kn_channel_nats_ops);
 }
 
 void kn_channels_register_builtin(void)
