@@ -96,28 +96,27 @@ static int header_value(const ce_bind_binary *b, const ce_header *h,
                         ce_buf *scratch, unsigned flags, const char **v,
                         size_t *vn, bool *plain, ce_err *err)
 {
-    *v = h->value;
-    *vn = h->value_len;
-    *plain = ce_bind_plain(h->value, h->value_len, b->pct);
+    *v = h->value ? h->value : "";   /* librdkafka: NULL = null value */
+    *vn = h->value ? h->value_len : 0;
+    *plain = ce_bind_plain(*v, *vn, b->pct);
     if (*plain)
         return CE_OK;
     if (!b->pct) {
         size_t bad;
-        if (!ce_bind_utf8_valid((const unsigned char *)h->value,
-                                h->value_len, &bad))
+        if (!ce_bind_utf8_valid((const unsigned char *)*v, *vn, &bad))
             return ce_err_set(err, CE_EPARSE, hname, (long)bad,
                               "header %s: value is not valid UTF-8 "
                               "(byte %zu)", hname, bad);
         return CE_OK;
     }
     char *dst = stack;
-    if (h->value_len > stack_cap) {
+    if (*vn > stack_cap) {
         ce_buf_reset(scratch);
-        if (ce_buf_reserve(scratch, h->value_len + 1) != CE_OK)
+        if (ce_buf_reserve(scratch, *vn + 1) != CE_OK)
             return ce_err_set(err, CE_ENOMEM, hname, -1, "out of memory");
         dst = scratch->data;
     }
-    long r = ce_bind_pct_decode_into(dst, h->value, h->value_len, flags,
+    long r = ce_bind_pct_decode_into(dst, *v, *vn, flags,
                                      hname, err);
     if (r < 0)
         return (int)r;

@@ -50,6 +50,20 @@ static void test_binary_decode(void **state)
     };
     ce_kafka_record rec = {.key = "the-key", .key_len = 7, .value = "{}",
                            .value_len = 2, .headers = hs, .nheaders = 8};
+    /* a header with a null value (librdkafka gives NULL) is an empty one */
+    ce_header nullv[] = {
+        H("ce_specversion", "1.0"), H("ce_id", "1"), H("ce_source", "/s"),
+        H("ce_type", "t"), {"ce_subject", 10, NULL, 0},
+    };
+    ce_kafka_record nrec = {.headers = nullv, .nheaders = 5};
+    ce_err nerr = {0};
+    ce_event *nev = NULL;
+    assert_int_equal(ce_kafka_decode(&nrec, CE_DECODE_NO_VALIDATE, &nev,
+                                     &nerr), CE_OK);
+    assert_string_equal(ce_event_get(nev, "subject", NULL, NULL), "");
+    ce_event_unref(nev);
+    assert_int_equal(ce_kafka_decode(&nrec, 0, &nev, &nerr), CE_EINVAL);
+    assert_string_equal(nerr.attr, "subject");
     ce_event *ev = decode_ok(&rec);
     assert_string_equal(ce_event_get(ev, "subject", NULL, NULL), "100% raw");
     assert_string_equal(ce_event_get(ev, "traceparent", NULL, NULL), "00-1");
