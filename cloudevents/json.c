@@ -719,6 +719,8 @@ fail:
 /* Decodes and validates one JSON-format event; see cloudevents.h. */
 int ce_json_decode(const char *buf, size_t n, ce_event **out, ce_err *err)
 {
+    if (!buf)
+        buf = "", n = 0;
     jp j = {buf, buf, buf + n, err};
     bool v03;
     *out = NULL;
@@ -811,6 +813,8 @@ static int decode_items(jp *j, ce_event ***evs, size_t *count)
 int ce_json_decode_batch(const char *buf, size_t n, ce_event ***out,
                          size_t *count, ce_err *err)
 {
+    if (!buf)
+        buf = "", n = 0;
     jp j = {buf, buf, buf + n, err};
     ce_event **evs = NULL;
     size_t cnt = 0;
