@@ -504,6 +504,7 @@ int kn_ingress_start(kn_server *srv, const char *addr, kn_ingress **out,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, in,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192,
         MHD_OPTION_END);
     if (!in->d || !in->resp_202) {
         rc = kn_err_set(err, KN_IO, "cannot listen on %s: %s", addr,

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from broker_e2e import (Knit, TempDir, binary_headers, broker_yaml, check,
                         eq, run)
 
-ARRIVAL = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
+ARRIVAL = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 P = "/default/demo"
 
 
@@ -94,6 +94,15 @@ def test_structured(k):
     eq(evs[0]["data"], {"k": "v"}, "structured JSON data")
     eq(evs[0]["knativebrokerttl"], 255, "TTL on structured")
     eq(evs[1]["data"], "plain text", "structured text data")
+    # TTL rules in structured mode too
+    ev3 = dict(ev2, id="s3", knativebrokerttl=1)
+    st, _, data = k.post(P, json.dumps(ev3).encode(), hdr)
+    eq(st, 400, "structured TTL 1")
+    err_body(data, "knativebrokerttl")
+    ev4 = dict(ev2, id="s4", knativebrokerttl=7)
+    st, _, _ = k.post(P, json.dumps(ev4).encode(), hdr)
+    eq(st, 202, "structured TTL 7")
+    eq(stored(k)[-1]["knativebrokerttl"], 6, "structured TTL decremented")
 
 
 def batch(ids, bad=None):
@@ -234,7 +243,30 @@ def test_too_large(k):
     resp = s.recv(4096)
     s.close()
     check(resp.startswith(b"HTTP/1.1 413"), "streamed 413: %r" % resp[:40])
-    eq([e["id"] for e in stored(k, "small")], ["z1"], "only z1 stored")
+    # structured and batched bodies count as a whole
+    big = {"specversion": "1.0", "id": "z5", "type": "t", "source": "/s",
+           "data": "a" * 3000}
+    st, _, data = k.post(small, json.dumps(big).encode(),
+                         {"content-type": "application/cloudevents+json"})
+    eq(st, 413, "structured over the limit")
+    err_body(data)
+    st, _, data = k.post(small, batch(["z6"])[:-1] + b"," +
+                         json.dumps(big).encode() + b"]", BATCH)
+    eq(st, 413, "batch over the limit")
+    # a chunked body under the limit is fine
+    s = socket.create_connection(("127.0.0.1", k.ingress), timeout=5)
+    s.sendall(b"POST /default/small HTTP/1.1\r\nHost: x\r\n"
+              b"Transfer-Encoding: chunked\r\nce-specversion: 1.0\r\n"
+              b"ce-id: z7\r\nce-type: t\r\nce-source: /s\r\n\r\n"
+              b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n")
+    resp = s.recv(4096)
+    s.close()
+    check(resp.startswith(b"HTTP/1.1 202"), "chunked 202: %r" % resp[:40])
+    evs = stored(k, "small")
+    eq([e["id"] for e in evs], ["z1", "z7"], "only z1 and z7 stored")
+    import base64
+    eq(base64.b64decode(evs[1]["data_base64"]), b"helloworld",
+       "chunked body (no content type: binary data)")
 
 
 def test_unavailable(k):

@@ -314,6 +314,33 @@ static void test_apply_dir(void **state)
     kn_server_free(srv);
 }
 
+static void test_open_failure_retried(void **state)
+{
+    (void)state;
+    char path[256], reason[64];
+    kn_server *srv = server();
+    /* a file where the broker's log directory must go */
+    snprintf(path, sizeof path, "%s/brokers/default", dir);
+    assert_int_equal(kn_mkdirs(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/brokers/default/x", dir);
+    FILE *f = fopen(path, "w");
+    fclose(f);
+    assert_int_equal(apply(srv, BROKER("x", ""), NULL, 0), KN_OK);
+    assert_string_equal(ready(srv, "x", reason), "False");
+    assert_string_equal(reason, "ChannelOpenFailed");
+    assert_false(kn_server_ready(srv));
+    kn_broker_rt *rt = kn_server_broker(srv, "default", "x");
+    assert_null(rt->chan);
+    kn_broker_rt_unref(rt);
+    kn_server_resync(srv); /* still failing */
+    assert_string_equal(ready(srv, "x", NULL), "False");
+    unlink(path);
+    kn_server_resync(srv);
+    assert_string_equal(ready(srv, "x", NULL), "True");
+    assert_true(kn_server_ready(srv));
+    kn_server_free(srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +352,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_atomic_and_delete, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_apply_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_failure_retried, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
