@@ -431,7 +431,14 @@ int kn_server_new(const kn_serve_opts *o, kn_server **out, kn_err *err)
         return kn_err_set(err, KN_NOMEM, "out of memory");
     }
     pthread_mutex_init(&srv->mu, NULL);
-    pthread_rwlock_init(&srv->glock, NULL);
+    /* Lookups are short and constant under load; prefer the (rare)
+     * writer so a graph swap is never starved. */
+    pthread_rwlockattr_t ga;
+    pthread_rwlockattr_init(&ga);
+    pthread_rwlockattr_setkind_np(&ga,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&srv->glock, &ga);
+    pthread_rwlockattr_destroy(&ga);
     int rc = kn_store_open(srv->data_dir, &srv->store, err);
     if (rc != KN_OK) {
         kn_server_free(srv);
