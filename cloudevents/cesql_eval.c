@@ -349,7 +349,7 @@ static void set_int(cs_val *out, int64_t i)
     out->i = (int32_t)i;
 }
 
-static int eval_const(cs_eval *st, const cs_node *nd, cs_val *out)
+static inline int eval_const(cs_eval *st, const cs_node *nd, cs_val *out)
 {
     out->t = nd->type;
     out->i = nd->i;
@@ -362,7 +362,7 @@ static int eval_const(cs_eval *st, const cs_node *nd, cs_val *out)
     return 0;
 }
 
-static int eval_attr(cs_eval *st, const cs_node *nd, cs_val *out)
+static inline int eval_attr(cs_eval *st, const cs_node *nd, cs_val *out)
 {
     size_t len = 0;
     ce_type ct = CE_TYPE_STRING;
@@ -387,12 +387,63 @@ static int eval_attr(cs_eval *st, const cs_node *nd, cs_val *out)
     return 0;
 }
 
+static inline void eval_exists(cs_eval *st, const cs_node *nd, cs_val *out)
+{
+    set_bool(out, st->ev && ce_event_getn(st->ev, st->x->pool + nd->soff,
+                                          nd->slen, NULL, NULL));
+}
+
+/* Evaluates a child, with constants, attributes and EXISTS (most
+ * children) handled inline rather than through the dispatcher. */
+static inline int child(cs_eval *st, uint32_t idx, cs_val *out)
+{
+    const cs_node *nd = NODE(st, idx);
+    if (nd->op == OP_ATTR)
+        return eval_attr(st, nd, out);
+    if (nd->op == OP_CONST)
+        return eval_const(st, nd, out);
+    if (nd->op == OP_EXISTS) {
+        eval_exists(st, nd, out);
+        return 0;
+    }
+    return cs_eval_node(st, idx, out);
+}
+
+/* Casts with the no-op case inline. */
+static inline int as_bool(cs_eval *st, const cs_node *at, cs_val *v)
+{
+    return v->t == CS_T_BOOL ? 0 : cs_to_bool(st, at, v);
+}
+
+static inline int as_int(cs_eval *st, const cs_node *at, cs_val *v)
+{
+    return v->t == CS_T_INT ? 0 : cs_to_int(st, at, v);
+}
+
+static inline int as_str(cs_eval *st, const cs_node *at, cs_val *v)
+{
+    return v->t == CS_T_STR ? 0 : cs_to_str(st, at, v);
+}
+
+static inline int as_type(cs_eval *st, const cs_node *at, cs_val *v, int t)
+{
+    return v->t == t || t == CS_T_ANY ? 0 : cs_cast(st, at, v, t);
+}
+
+static int eval_cast(cs_eval *st, const cs_node *nd, cs_val *out)
+{
+    int e = child(st, nd->a, out);
+    if (!e)
+        e = as_type(st, nd, out, nd->type);
+    return e ? fail_zero(nd, out, e) : 0;
+}
+
 static int eval_unary(cs_eval *st, const cs_node *nd, cs_val *out)
 {
-    int e = cs_eval_node(st, nd->a, out);
+    int e = child(st, nd->a, out);
     if (!e)
-        e = nd->op == OP_NOT ? cs_to_bool(st, nd, out)
-                             : cs_to_int(st, nd, out);
+        e = nd->op == OP_NOT ? as_bool(st, nd, out)
+                             : as_int(st, nd, out);
     if (e)
         return fail_zero(nd, out, e);
     if (nd->op == OP_NOT) {
@@ -412,9 +463,9 @@ static int eval_logic(cs_eval *st, const cs_node *nd, cs_val *out)
     const uint32_t *kids = st->x->kids + nd->b;
     bool acc = nd->op == OP_AND;
     for (uint32_t k = 0; k < nd->n; k++) {
-        int e = cs_eval_node(st, kids[k], out);
+        int e = child(st, kids[k], out);
         if (!e)
-            e = cs_to_bool(st, nd, out);
+            e = as_bool(st, nd, out);
         if (e)
             return fail_zero(nd, out, e);
         bool b = out->i != 0;
@@ -440,11 +491,11 @@ static bool val_equal(const cs_val *l, const cs_val *r)
 static int eval_equal(cs_eval *st, const cs_node *nd, cs_val *out)
 {
     cs_val l, r;
-    int e = cs_eval_node(st, nd->a, &l);
+    int e = child(st, nd->a, &l);
     if (!e)
-        e = cs_eval_node(st, nd->b, &r);
+        e = child(st, nd->b, &r);
     if (!e)
-        e = cs_cast(st, nd, &l, r.t);
+        e = as_type(st, nd, &l, r.t);
     if (e)
         return fail_zero(nd, out, e);
     set_bool(out, val_equal(&l, &r) == (nd->op == OP_EQ));
@@ -481,13 +532,13 @@ static int arith(cs_eval *st, const cs_node *nd, int64_t l, int64_t r,
 static int eval_int_binary(cs_eval *st, const cs_node *nd, cs_val *out)
 {
     cs_val l, r;
-    int e = cs_eval_node(st, nd->a, &l);
+    int e = child(st, nd->a, &l);
     if (!e)
-        e = cs_eval_node(st, nd->b, &r);
+        e = child(st, nd->b, &r);
     if (!e)
-        e = cs_to_int(st, nd, &l);
+        e = as_int(st, nd, &l);
     if (!e)
-        e = cs_to_int(st, nd, &r);
+        e = as_int(st, nd, &r);
     if (e)
         return fail_zero(nd, out, e);
     return arith(st, nd, l.i, r.i, out);
@@ -495,9 +546,9 @@ static int eval_int_binary(cs_eval *st, const cs_node *nd, cs_val *out)
 
 static int eval_like(cs_eval *st, const cs_node *nd, cs_val *out)
 {
-    int e = cs_eval_node(st, nd->a, out);
+    int e = child(st, nd->a, out);
     if (!e)
-        e = cs_to_str(st, nd, out);
+        e = as_str(st, nd, out);
     if (e)
         return fail_zero(nd, out, e);
     bool m = like(st->x, nd, out->s, out->n);
@@ -509,15 +560,15 @@ static int eval_like(cs_eval *st, const cs_node *nd, cs_val *out)
 static int eval_in(cs_eval *st, const cs_node *nd, cs_val *out)
 {
     cs_val l, r;
-    int e = cs_eval_node(st, nd->a, &l);
+    int e = child(st, nd->a, &l);
     if (e)
         return fail_zero(nd, out, e);
     const uint32_t *kids = st->x->kids + nd->b;
     bool found = false;
     for (uint32_t k = 0; k < nd->n && !found; k++) {
-        e = cs_eval_node(st, kids[k], &r);
+        e = child(st, kids[k], &r);
         if (!e)
-            e = cs_cast(st, nd, &r, l.t);
+            e = as_type(st, nd, &r, l.t);
         if (e)
             return fail_zero(nd, out, e);
         found = val_equal(&l, &r);
@@ -539,12 +590,12 @@ static int eval_call(cs_eval *st, const cs_node *nd, cs_val *out)
                                                D_NOMEM, 0));
     }
     for (uint32_t k = 0; k < nd->n; k++) {
-        int e = cs_eval_node(st, st->x->kids[nd->b + k], &args[k]);
+        int e = child(st, st->x->kids[nd->b + k], &args[k]);
         if (e)
             return fail_zero(nd, out, e);
     }
     for (uint32_t k = 0; k < nd->n; k++) {
-        int e = cs_cast(st, nd, &args[k], cs_fn_arg_type(f, k));
+        int e = as_type(st, nd, &args[k], cs_fn_arg_type(f, k));
         if (e)
             return fail_zero(nd, out, e);
     }
@@ -560,8 +611,7 @@ int cs_eval_node(cs_eval *st, uint32_t idx, cs_val *out)
     case OP_ATTR:
         return eval_attr(st, nd, out);
     case OP_EXISTS:
-        set_bool(out, st->ev && ce_event_getn(st->ev, st->x->pool + nd->soff,
-                                              nd->slen, NULL, NULL));
+        eval_exists(st, nd, out);
         return 0;
     case OP_NOT:
     case OP_NEG:
@@ -579,6 +629,8 @@ int cs_eval_node(cs_eval *st, uint32_t idx, cs_val *out)
         return eval_in(st, nd, out);
     case OP_CALL:
         return eval_call(st, nd, out);
+    case OP_CAST:
+        return eval_cast(st, nd, out);
     case OP_NOFUNC:
         return fail_zero(nd, out, cs_raise(st, nd,
                                            CE_SQL_EMISSING_FUNCTION,

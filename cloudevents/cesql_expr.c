@@ -248,9 +248,10 @@ static void fmt_node(const ce_sql_expr *x, uint32_t idx, wbuf *w)
         wr(w, "))");
         break;
     case OP_CALL:
+    case OP_CAST:
     case OP_NOFUNC:
-        wr(w, "%s(", nd->op == OP_CALL ? cs_functions[nd->fn].name
-                                       : x->pool + nd->soff);
+        wr(w, "%s(", nd->op != OP_NOFUNC ? cs_functions[nd->fn].name
+                                         : x->pool + nd->soff);
         fmt_list(x, nd, w, ", ");
         wr(w, ")");
         break;

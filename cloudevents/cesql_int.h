@@ -58,6 +58,7 @@ enum cs_op {
     OP_IN,          /* a; set kids[b .. b+n) */
     OP_CALL,        /* function cs_functions[fn]; args kids[b .. b+n) */
     OP_NOFUNC,      /* unknown function named pool[soff]; args as CALL */
+    OP_CAST,        /* BOOL/INT/STRING(a): cast to `type`; as CALL too */
     OP__COUNT
 };
 
@@ -204,6 +205,7 @@ typedef struct cs_fn {
     uint8_t ret;        /* CS_T_* */
     uint8_t arg[3];     /* CS_T_*, CS_T_ANY = no cast */
     uint8_t vtype;
+    bool is_cast;       /* BOOL, INT, STRING: compiled to OP_CAST */
     cs_fn_impl impl;
 } cs_fn;
 

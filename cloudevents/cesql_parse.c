@@ -543,8 +543,8 @@ static uint32_t parse_call(parser *p, cs_tok name)
         goto done;
     }
     const cs_fn *f = fn >= 0 ? &cs_functions[fn] : NULL;
-    i = new_node(p, f ? OP_CALL : OP_NOFUNC, f ? f->ret : CS_T_BOOL,
-                 name.pos, end);
+    i = new_node(p, !f ? OP_NOFUNC : f->is_cast ? OP_CAST : OP_CALL,
+                 f ? f->ret : CS_T_BOOL, name.pos, end);
     if (i == NIL)
         goto done;
     bool all = true;
@@ -562,6 +562,7 @@ static uint32_t parse_call(parser *p, cs_tok name)
         goto done;
     }
     cs_node *nd = &p->x->nodes[i];
+    nd->a = args.n ? args.v[0] : 0;
     nd->b = start;
     nd->n = args.n;
     nd->fn = (uint16_t)(f ? fn : 0);
