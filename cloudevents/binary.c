@@ -178,6 +178,18 @@ static int missing(const ce_bind_binary *b, unsigned seen, ce_err *err)
     return CE_OK;
 }
 
+/* Fast check of an extension name: [a-z0-9]{1,20}, not "data". When it
+ * fails, ce_check_attr_name says why. */
+static bool name_ok(const char *n, size_t len)
+{
+    if (len == 0 || len > 20 || (len == 4 && memcmp(n, "data", 4) == 0))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9')))
+            return false;
+    return true;
+}
+
 /* One prefixed header → one attribute. *seen has a bit per core
  * attribute already set (duplicate detection without a lookup). */
 static int map_header(const ce_bind_binary *b, ce_event *ev,
@@ -202,7 +214,8 @@ static int map_header(const ce_bind_binary *b, ce_event *ev,
                           "%s carries datacontenttype", hname,
                           b->ctype_header);
     int rc;
-    if (core < 0 && (rc = ce_check_attr_name(name, nlen, err)) != CE_OK)
+    if (core < 0 && !name_ok(name, nlen) &&
+        (rc = ce_check_attr_name(name, nlen, err)) != CE_OK)
         return blame_header(err, rc, hname);
     if (core >= 0 ? (*seen & (1u << core)) != 0
                   : ce_event_getn(ev, name, nlen, NULL, NULL) != NULL)
