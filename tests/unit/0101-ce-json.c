@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "cloudevents/cloudevents.h"
 
@@ -62,6 +63,11 @@ static char *round_trip(const ce_event *ev)
     ce_err err;
     if (ce_json_encode(ev, &b, &err) != CE_OK)
         fail_msg("encode: %s: %s", err.attr, err.msg);
+    json_error_t je; /* an independent parser must accept the output */
+    json_t *j = json_loadb(b.data, b.len, JSON_ALLOW_NUL, &je);
+    if (!j)
+        fail_msg("jansson rejects our output: %s\n%s", je.text, b.data);
+    json_decref(j);
     ce_event *back = dec_ok(b.data);
     assert_true(ce_event_equal(ev, back));
     ce_event_unref(back);
