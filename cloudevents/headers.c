@@ -95,9 +95,12 @@ int ce_bind_headers_add2(ce_headers *h, const char *prefix, const char *name,
 {
     size_t plen = prefix ? strlen(prefix) : 0;
     size_t venc = vlen;
-    if (pct && ce_bind_plain(value, vlen, true)) {
-        for (size_t i = 0; i < vlen; i++)   /* only spaces inside */
-            venc += value[i] == ' ' ? 2 : 0;
+    if (pct && vlen && ce_bind_plain(value, vlen, true)) {
+        const char *sp = value, *end = value + vlen;  /* only spaces */
+        while ((sp = memchr(sp, ' ', (size_t)(end - sp))) != NULL) {
+            venc += 2;
+            sp++;
+        }
     } else if (pct) {
         for (size_t i = 0; i < vlen; i++)
             if (!pct_keep((unsigned char)value[i]))
