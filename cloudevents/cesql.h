@@ -130,7 +130,8 @@ ce_sql_ctx *ce_sql_ctx_new(void);
 void ce_sql_ctx_free(ce_sql_ctx *ctx);
 
 /* Evaluates x against ev (ev may be NULL: every attribute is then
- * missing). Always fills *out; returns CE_SQL_OK or the first error kind,
+ * missing) using the caller's scratch context ctx (not NULL). Always
+ * fills *out; returns CE_SQL_OK or the first error kind,
  * in which case *out holds the zero value of the failing expression's
  * type as the TCK expects (or the value a function defines for its error,
  * e.g. LEFT('abc', -2) = 'abc'). Thread-safe for distinct contexts. */

@@ -284,6 +284,10 @@ size_t ce_sql_ctx_explain(const ce_sql_ctx *ctx, const ce_sql_expr *x,
         buf[0] = 0;
     if (!ctx->err)
         return 0;
+    if (ctx->node >= x->nnodes) {   /* ctx last evaluated another expr */
+        wr(&w, "%s error", ce_sql_error_str((ce_sql_error)ctx->err));
+        return w.len;
+    }
     const cs_node *nd = &x->nodes[ctx->node];
     uint32_t pos = nd->pos, end = nd->end;
     if (nd->op == OP_CONST && nd->err) {    /* folded at compile time */

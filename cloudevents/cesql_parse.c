@@ -818,6 +818,10 @@ int ce_sql_compile(const char *src, size_t n, unsigned flags,
                    ce_sql_expr **out, ce_err *err)
 {
     *out = NULL;
+    if (!src) {
+        src = "";
+        n = 0;
+    }
     parser p = {.src = src, .n = n, .err = err, .flags = flags};
     if (n > CE_SQL_MAX_SOURCE) {
         fail(&p, CE_ERANGE, 0, "expression longer than %u bytes",

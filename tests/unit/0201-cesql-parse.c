@@ -208,6 +208,11 @@ static void test_errors(void **state)
     ERR("a AND", CE_EPARSE, 5, "expected a value");
     ERR("AND a", CE_EPARSE, 0, "found keyword AND");
     ERR("a = = b", CE_EPARSE, 4, "found '='");
+    check_error(NULL, 0, CE_EPARSE, 0, "expected an expression");
+    /* no error detail wanted */
+    ce_sql_expr *x = NULL;
+    assert_int_equal(ce_sql_compile("1 +", 3, 0, &x, NULL), CE_EPARSE);
+    assert_null(x);
     ERR("TRUE(1)", CE_EPARSE, 4, "operator or end of input");
 }
 
