@@ -412,6 +412,7 @@ static int subscribe(kn_ncursor *c, kn_err *err)
     pthread_mutex_unlock(&c->mu);
     natsInbox_Destroy(inbox);
     eventfd_write(c->efd, 1);
+    wake_maint(c); /* schedules the keep-alives of this cursor */
     if (old) {
         natsSubscription_Unsubscribe(old);
         natsSubscription_Destroy(old);
@@ -645,8 +646,7 @@ int kn_nats_cursor_open(kn_channel *base, const char *group,
     c->next = ch->cursors;
     ch->cursors = c;
     pthread_mutex_unlock(&ch->cur_mu);
-    if (c->setup_pending)
-        wake_maint(c);
+    wake_maint(c); /* set-up retries, keep-alives */
     *out = &c->base;
     return KN_OK;
 }

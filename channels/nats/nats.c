@@ -542,6 +542,7 @@ void kn_nats_wake(kn_nats *ch, bool ensure)
         ch->ensure_at_ms = 0;
         ch->ensure_backoff_ms = 0;
     }
+    ch->kick = true;
     pthread_cond_signal(&ch->cv);
     pthread_mutex_unlock(&ch->mu);
 }
@@ -729,7 +730,7 @@ static void *maint_main(void *arg)
     for (;;) {
         int64_t now = kn_nats_now_ms();
         bool can_ensure = ch->need_ensure && atomic_load(&ch->connected);
-        bool work = ch->done_head || ch->stopping ||
+        bool work = ch->done_head || ch->stopping || ch->kick ||
                     (can_ensure && now >= ch->ensure_at_ms) ||
                     ch->reconnects != seen_reconnects || now >= next;
         if (!work) {
@@ -743,6 +744,7 @@ static void *maint_main(void *arg)
             break;
         bool ensure = can_ensure && now >= ch->ensure_at_ms;
         bool reconnected = ch->reconnects != seen_reconnects;
+        ch->kick = false;
         seen_reconnects = ch->reconnects;
         pthread_mutex_unlock(&ch->mu);
 

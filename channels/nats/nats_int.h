@@ -135,6 +135,7 @@ typedef struct kn_nats {
     pthread_t maint;
     bool maint_started;
     bool stopping;
+    bool kick;                  /* run a maintenance pass now */
     bool need_ensure;           /* stream must be (re)checked */
     int64_t ensure_at_ms;       /* earliest next attempt (monotonic) */
     int64_t ensure_backoff_ms;
