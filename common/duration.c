@@ -195,13 +195,15 @@ size_t kn_duration_format(int64_t ms, char *buf, size_t n)
             len += (size_t)snprintf(tmp + len, sizeof tmp - len, "%llu",
                                     (unsigned long long)sec);
             if (frac) {
-                char f[8];
-                snprintf(f, sizeof f, ".%03u", (unsigned)frac);
-                size_t fl = strlen(f);
-                while (f[fl - 1] == '0')
-                    f[--fl] = '\0';
-                memcpy(tmp + len, f, fl);
-                len += fl;
+                /* frac is 1..999: ".d", ".dd" or ".ddd" without
+                 * trailing zeros. */
+                unsigned fr = (unsigned)frac, digits = 3;
+                while (fr % 10 == 0) {
+                    fr /= 10;
+                    digits--;
+                }
+                len += (size_t)snprintf(tmp + len, sizeof tmp - len,
+                                        ".%0*u", (int)digits, fr);
             }
             tmp[len++] = 'S';
         }
