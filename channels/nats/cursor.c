@@ -625,9 +625,9 @@ int kn_nats_cursor_open(kn_channel *base, const char *group,
         return err ? err->status : KN_NOMEM;
     c->want = start ? *start : committed;
     if (c->want.kind > KN_SEEK_COMMITTED) {
+        int kind = (int)c->want.kind;
         cursor_free(c);
-        return kn_err_set(err, KN_INVAL, "unknown seek kind %d",
-                          c->want.kind);
+        return kn_err_set(err, KN_INVAL, "unknown seek kind %d", kind);
     }
     pthread_mutex_lock(&c->op_mu);
     rc = setup(c, &c->want, false, err);
