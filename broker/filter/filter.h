@@ -43,14 +43,18 @@ typedef struct kn_filter_explain {
     char reason[256];
 } kn_filter_explain;
 
-/* Evaluates one filter. `why` may be NULL. CESQL evaluation errors are
- * no-match (and counted via kn_filter_cesql_errors()). */
+/* Evaluates one filter against ev (non-NULL). `why` may be NULL; on a
+ * match it is cleared. CESQL evaluation errors are no-match (and counted
+ * via kn_filter_cesql_errors(), process-wide). A NULL f never matches. */
 bool kn_filter_match(const kn_filter *f, const ce_event *ev,
                      kn_filter_explain *why);
 uint64_t kn_filter_cesql_errors(void);
 
 /* The index over all triggers of a broker: filters[i] belongs to trigger
- * i (borrowed: they must outlive the index). */
+ * i (borrowed: they must outlive the index; the array itself is copied).
+ * A NULL filters[i] is an unused slot that never matches. Cost of a
+ * build: linear in the filters' conditions; KN_NOMEM, or KN_INVAL for
+ * more than 2^31 - 1 triggers. kn_filter_index_size is n. */
 int kn_filter_index_build(kn_filter *const *filters, size_t n,
                           kn_filter_index **out, kn_err *err);
 void kn_filter_index_free(kn_filter_index *ix);
@@ -61,6 +65,26 @@ size_t kn_filter_index_size(const kn_filter_index *ix);
  * filter. */
 size_t kn_filter_index_match(const kn_filter_index *ix, const ce_event *ev,
                              uint64_t *match);
+/* Same matches as a list: stores the trigger numbers (in no particular
+ * order, each once) in ids[0..max) and returns how many match in total
+ * (when that exceeds max, only the first max are stored). Unlike the
+ * bitmap form, its cost does not include clearing n bits. */
+size_t kn_filter_index_match_ids(const kn_filter_index *ix,
+                                 const ce_event *ev, uint32_t *ids,
+                                 size_t max);
+
+/* What an index holds (for metrics, logs and the benchmark). */
+typedef struct kn_filter_index_stats {
+    size_t triggers;   /* n given to the build */
+    size_t indexed;    /* filed under one of their conditions */
+    size_t always;     /* no usable condition: evaluated for every event */
+    size_t verified;   /* filed triggers whose full filter runs on a hit */
+    size_t keys;       /* distinct (attribute, kind, value) keys */
+    size_t attributes; /* distinct attributes looked up per event */
+    size_t bytes;      /* heap held by the index itself */
+} kn_filter_index_stats;
+void kn_filter_index_stats_get(const kn_filter_index *ix,
+                               kn_filter_index_stats *out);
 
 #ifdef __cplusplus
 }
