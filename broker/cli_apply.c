@@ -5,11 +5,10 @@
  *
  * Inputs: each -f is a file, "-" (stdin, shown as "<stdin>" in messages) or
  * a directory. A directory stands for its *.yaml and *.yml files (not
- * recursive, hidden files skipped) in byte order of their names. Every
- * file is one request and is atomic on its own (a file with a bad document
- * changes nothing); files are sent in order and the first failing file
- * stops the command, so the files before it stay applied. One request per
- * file keeps the daemon's "file:line: path: message" errors exact.
+ * recursive, hidden files skipped) in byte order of their names. All the
+ * files of one command go in ONE request ({"files":[{"name","content"}]})
+ * and are applied atomically: one bad document in any file changes
+ * nothing. Errors still name the file and line they come from.
  */
 #include "broker/cli.h"
 
@@ -47,15 +46,13 @@ print_result(const json_t *r)
         printf("%s %s\n", ref, action ? action : "done");
 }
 
-/* One file (or stdin): read, POST, print the results. */
+/* Reads one file (or stdin) into the request's file list. */
 static int
-send_file(const kn_cli *c, apply_op *op, const char *path, const char *display)
+add_file(json_t *files, const char *path, const char *display)
 {
-    ce_buf body = CE_BUF_INIT, url = CE_BUF_INIT;
+    ce_buf body = CE_BUF_INIT;
     kn_err kerr;
     char ebuf[1024];
-    json_t *res = NULL, *results, *r;
-    size_t i;
     int rc = KN_EXIT_FAIL;
 
     memset(&kerr, 0, sizeof(kerr));
@@ -64,11 +61,35 @@ send_file(const kn_cli *c, apply_op *op, const char *path, const char *display)
                     kn_err_str(&kerr, ebuf, sizeof(ebuf)));
         goto out;
     }
-    if (ce_buf_printf(&url, "%s?file=", op->endpoint) != 0 ||
-        kn_cli_url_escape(&url, display) != 0)
+    if (json_array_append_new(files,
+                              json_pack("{s:s, s:s%}", "name", display,
+                                        "content", body.data ? body.data : "",
+                                        body.len)) != 0) {
+        kn_cli_fail("%s: not valid UTF-8 text or out of memory", display);
         goto out;
-    if (kn_cli_admin_post(c, url.data, "application/yaml",
-                          body.data ? body.data : "", body.len, &res) != 0)
+    }
+    rc = KN_EXIT_OK;
+out:
+    ce_buf_free(&body);
+    return rc;
+}
+
+/* POSTs every collected file as one atomic request; prints the results. */
+static int
+send_files(const kn_cli *c, apply_op *op, json_t *files)
+{
+    json_t *req = json_pack("{s:O}", "files", files);
+    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_t *res = NULL, *results, *r;
+    size_t i;
+    int rc = KN_EXIT_FAIL;
+
+    if (!text) {
+        kn_cli_fail("out of memory");
+        goto out;
+    }
+    if (kn_cli_admin_post(c, op->endpoint, "application/json", text,
+                          strlen(text), &res) != 0)
         goto out;
     results = json_object_get(res, "results");
     if (!json_is_array(results)) {
@@ -77,7 +98,7 @@ send_file(const kn_cli *c, apply_op *op, const char *path, const char *display)
         goto out;
     }
     if (json_array_size(results) == 0)
-        fprintf(stderr, "knit: warning: %s contains no resources\n", display);
+        fprintf(stderr, "knit: warning: no resources in the given files\n");
     json_array_foreach (results, i, r) {
         const char *action = json_string_value(json_object_get(r, "action"));
         print_result(r);
@@ -86,9 +107,9 @@ send_file(const kn_cli *c, apply_op *op, const char *path, const char *display)
     }
     rc = KN_EXIT_OK;
 out:
+    free(text);
+    json_decref(req);
     json_decref(res);
-    ce_buf_free(&body);
-    ce_buf_free(&url);
     return rc;
 }
 
@@ -164,29 +185,30 @@ fail:
     return kn_cli_fail("out of memory listing %s", dir), -1;
 }
 
+/* Adds a file, "-" or a directory's YAML files to the file list. */
 static int
-send_path(const kn_cli *c, apply_op *op, const char *path)
+add_path(json_t *files, const char *path)
 {
     struct stat st;
-    char **files;
+    char **names;
     size_t n;
     int rc = KN_EXIT_OK;
 
     if (strcmp(path, "-") == 0)
-        return send_file(c, op, "-", "<stdin>");
+        return add_file(files, "-", "<stdin>");
     if (stat(path, &st) != 0)
         return kn_cli_fail("cannot read %s: %s", path, strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return send_file(c, op, path, path);
-    if (list_dir(path, &files, &n) != 0)
+        return add_file(files, path, path);
+    if (list_dir(path, &names, &n) != 0)
         return KN_EXIT_FAIL;
     if (n == 0)
         rc = kn_cli_fail("no *.yaml or *.yml files in %s", path);
     for (size_t i = 0; i < n && rc == KN_EXIT_OK; i++)
-        rc = send_file(c, op, files[i], files[i]);
+        rc = add_file(files, names[i], names[i]);
     for (size_t i = 0; i < n; i++)
-        free(files[i]);
-    free(files);
+        free(names[i]);
+    free(names);
     return rc;
 }
 
@@ -197,6 +219,7 @@ run(const kn_cli_spec *spec, apply_op *op, int argc, char **argv)
     kn_cli c;
     char err[512];
     const char *f;
+    json_t *files = NULL;
     int rc = kn_cli_parse(spec, argc, argv, &a);
 
     if (rc != KN_CLI_ARGS_OK) {
@@ -212,23 +235,26 @@ run(const kn_cli_spec *spec, apply_op *op, int argc, char **argv)
         goto out;
     }
     op->ignore_not_found = kn_cli_args_has(&a, "ignore-not-found");
-    rc = KN_EXIT_OK;
+    files = json_array();
+    rc = files ? KN_EXIT_OK : kn_cli_fail("out of memory");
     for (size_t i = 0;
          rc == KN_EXIT_OK && (f = kn_cli_args_nth(&a, "filename", i)) != NULL;
          i++)
-        rc = send_path(&c, op, f);
+        rc = add_path(files, f);
+    if (rc == KN_EXIT_OK)
+        rc = send_files(&c, op, files);
     if (rc == KN_EXIT_OK && op->not_found > 0 && !op->ignore_not_found)
         rc = KN_EXIT_FAIL;
 out:
+    json_decref(files);
     kn_cli_args_free(&a);
     return rc;
 }
 
 #define FILES_HELP                                                             \
     "A directory stands for its *.yaml and *.yml files (not recursive),\n"     \
-    "sent in name order, one request per file. Each file is atomic: a\n"       \
-    "file with one bad document changes nothing. The first failing file\n"     \
-    "stops the command; the files before it stay applied.\n"
+    "in name order. Everything given in one command is applied atomically:\n"  \
+    "one bad document in any file changes nothing.\n"
 
 static const kn_cli_opt apply_opts[] = {
     {"filename", 'f', KN_CLI_MULTI, "FILE|DIR|-",

@@ -4,7 +4,8 @@
 apply from a file, a directory and stdin (created / unchanged /
 configured), get as a table and as -o json|yaml|name with -n and -A, kind
 aliases, describe with conditions, a bad YAML file reported as
-file:line: path and applying nothing (exit 1), delete and "not found".
+file:line: path and applying nothing (exit 1), a directory applied
+atomically, delete and "not found".
 """
 import json
 import os
@@ -127,6 +128,15 @@ def test_bad_yaml(d, tmp):
     p = fails(d.knit("apply", "-f", "-", stdin="kind: Broker\n" +
                      "metadata: {name: Bad_Name}\n"), "stdin error")
     check(p.stderr.startswith("<stdin>:"), "stdin is named <stdin>", p)
+    # Atomic across the files of a directory: a good file and a bad one in
+    # one apply → nothing is applied, and the error names the bad file.
+    mixed = os.path.join(tmp, "mixed")
+    write(os.path.join(mixed, "a-good.yaml"), broker("dirgood"))
+    write(os.path.join(mixed, "b-bad.yaml"), broker("dirbad", retry=-1))
+    p = fails(d.knit("apply", "-f", mixed), "directory with a bad file")
+    check("b-bad.yaml:" in p.stderr and "spec.delivery.retry" in p.stderr,
+          "error names the bad file and field", p)
+    fails(d.knit("get", "broker", "dirgood"), "good file not applied either")
 
 
 def test_delete(d, tmp):
