@@ -167,11 +167,21 @@ typedef struct kn_broker_plan {
     uint64_t max_event_size; /* ingress body limit */
     unsigned decode_flags;   /* CE_DECODE_LENIENT or 0 */
     char reason[64];         /* set when the broker cannot be Ready */
-    char message[256];
+    char message[512];
+    /* Kafka/NATS: where each channel setting came from, key → "ConfigMap
+     * ns/name key K" or "annotation A" (owned; NULL for the log), so an
+     * error the backend reports about a setting names its source. */
+    json_t *sources;
+    char config[160];        /* "ConfigMap ns/name" of spec.config or "" */
 } kn_broker_plan;
 
 /* Builds the plan of Broker `b`; `cm` is its spec.config ConfigMap (NULL
- * if none). Annotations override ConfigMap keys. KN_OK, or KN_INVAL with
+ * if none). Annotations override ConfigMap keys. Class → backend: Log and
+ * MTChannelBasedBroker (default) → "log", Kafka → "kafka",
+ * NatsJetStreamBroker → "nats"; for Kafka/NATS the ConfigMap's data are
+ * the channel settings (max-event-size and header-decoding excepted, they
+ * configure the ingress) and kafka.eventing.knative.dev/external.topic
+ * becomes the kafka setting "topic". KN_OK, or KN_INVAL with
  * p->reason/message (e.g. "BackendNotAvailable", "InvalidConfig"). The
  * caller frees with kn_broker_plan_free in both cases. Needs the channel
  * registry filled (kn_channels_register_builtin). */

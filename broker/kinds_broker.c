@@ -161,7 +161,11 @@ static const char *const decodings[] = {"strict", "lenient", NULL};
 
 static const kn_annotation broker_annotations[] = {
     {"eventing.knative.dev/broker.class", KN_FT_ENUM, broker_classes,
-     "MTChannelBasedBroker (default) or Log: the embedded log"},
+     "MTChannelBasedBroker (default) or Log: the embedded log; Kafka; "
+     "NatsJetStreamBroker"},
+    {"kafka.eventing.knative.dev/external.topic", KN_FT_STRING, NULL,
+     "Kafka class: use this existing topic instead of creating "
+     "knative-broker-<ns>-<name>"},
     {"knit.dev/max-event-size", KN_FT_INT, NULL,
      "largest accepted request body (default 1Mi)"},
     {"knit.dev/durability", KN_FT_ENUM, durabilities,
@@ -191,7 +195,9 @@ const kn_kind kn_kind_broker = {
 void kn_broker_plan_free(kn_broker_plan *p)
 {
     json_decref(p->settings);
+    json_decref(p->sources);
     p->settings = NULL;
+    p->sources = NULL;
 }
 
 static int plan_fail(kn_broker_plan *p, const char *reason,
@@ -264,6 +270,7 @@ static int plan_log_key(kn_broker_plan *p, const char *key, const char *val,
     return KN_OK;
 }
 
+/* Broker class → channel backend. */
 static const char *class_backend(const char *cls)
 {
     if (!cls || strcmp(cls, "MTChannelBasedBroker") == 0 ||
@@ -276,25 +283,151 @@ static const char *class_backend(const char *cls)
     return NULL;
 }
 
-static int plan_backend(kn_broker_plan *p, const char *cls,
-                        const kn_resource *cm)
+/* Settings of the nats backend (docs/channels-nats.md). The backend only
+ * warns about keys it does not know; the broker refuses them, so a typo
+ * in a ConfigMap is an InvalidConfig and not a silently default stream. */
+static const char *const nats_keys[] = {
+    "url", "credentials", "user", "password", "token", "storage",
+    "replicas", "max-age", "max-bytes", "duplicate-window", "ack-wait",
+    "max-ack-pending", "publish-timeout", "fetch-batch", "fetch-expires",
+    "reconnect-wait-max", "api-timeout", NULL,
+};
+
+/* Keys of a ConfigMap that configure the broker itself (the ingress), on
+ * every backend, instead of its channel. */
+static bool broker_level_key(const char *key)
 {
-    const char *backend = class_backend(cls);
-    if (!backend)
-        return plan_fail(p, "InvalidConfig", "unknown broker class %s",
-                         cls);
-    snprintf(p->backend, sizeof p->backend, "%s", backend);
-    if (!kn_channel_find(backend))
-        return plan_fail(p, "BackendNotAvailable",
-                         "broker class %s needs the %s channel, which this "
-                         "build of knit does not provide yet", cls,
-                         backend);
-    if (strcmp(backend, "log") == 0 || !cm)
-        return KN_OK;
-    /* Other backends take their ConfigMap data as channel settings. */
-    json_t *data = json_object_get(cm->obj, "data");
-    if (data)
-        json_object_update(p->settings, data);
+    return strcmp(key, "max-event-size") == 0 ||
+           strcmp(key, "header-decoding") == 0;
+}
+
+static const char *const external_topic_ann =
+    "kafka.eventing.knative.dev/external.topic";
+
+/* Records where channel setting `key` came from, for error messages. */
+static void note_source(kn_broker_plan *p, const char *key, const char *src)
+{
+    if (p->sources)
+        json_object_set_new(p->sources, key, json_string(src));
+}
+
+/* One ConfigMap key of a Kafka or NATS broker. */
+static int plan_backend_key(kn_broker_plan *p, const char *cls,
+                            const char *key, json_t *val, const char *src)
+{
+    if (broker_level_key(key))
+        return plan_log_key(p, key, json_string_value(val), src);
+    if (strcmp(p->backend, "nats") == 0) {
+        size_t i = 0;
+        while (nats_keys[i] && strcmp(nats_keys[i], key) != 0)
+            i++;
+        if (!nats_keys[i])
+            return plan_fail(p, "InvalidConfig",
+                             "%s: unknown setting for broker class %s "
+                             "(known: url, credentials, user, password, "
+                             "token, storage, replicas, max-age, max-bytes, "
+                             "duplicate-window, ack-wait, max-ack-pending, "
+                             "publish-timeout, fetch-batch, fetch-expires, "
+                             "reconnect-wait-max, api-timeout, "
+                             "max-event-size, header-decoding)", src, cls);
+    } else if (strcmp(key, "topic") == 0) {
+        /* The kafka backend's external-topic setting has its own
+         * annotation, as in Knative. */
+        return plan_fail(p, "InvalidConfig",
+                         "%s: set an existing topic with the annotation %s",
+                         src, external_topic_ann);
+    }
+    /* The kafka backend checks its keys (and names a bad one) itself. */
+    json_object_set(p->settings, key, val);
+    note_source(p, key, src);
+    return KN_OK;
+}
+
+/* Annotations of a Kafka or NATS broker: the ingress ones apply, the
+ * log's are refused (they would silently do nothing). */
+static int plan_backend_annotations(kn_broker_plan *p, const char *cls,
+                                    json_t *ann)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(ann, key, v) {
+        char src[192];
+        snprintf(src, sizeof src, "annotation %s", key);
+        if (strcmp(key, external_topic_ann) == 0) {
+            if (strcmp(p->backend, "kafka") != 0)
+                return plan_fail(p, "InvalidConfig",
+                                 "%s applies to broker class Kafka only, "
+                                 "not %s", src, cls);
+            json_object_set(p->settings, "topic", v);
+            note_source(p, "topic", src);
+            continue;
+        }
+        if (strncmp(key, "knit.dev/", 9) != 0)
+            continue;
+        if (!broker_level_key(key + 9))
+            return plan_fail(p, "InvalidConfig",
+                             "%s applies to the Log class only; broker "
+                             "class %s takes its storage settings from the "
+                             "ConfigMap named by spec.config", src, cls);
+        int rc = plan_log_key(p, key + 9, json_string_value(v), src);
+        if (rc != KN_OK)
+            return rc;
+    }
+    return KN_OK;
+}
+
+/* Plan of a Kafka or NATS broker: the ConfigMap's data become the
+ * channel settings (annotations override). */
+static int plan_backend(kn_broker_plan *p, const char *cls,
+                        const kn_resource *b, const kn_resource *cm)
+{
+    json_t *data = cm ? json_object_get(cm->obj, "data") : NULL;
+    const char *key;
+    json_t *v;
+    p->sources = json_object();
+    json_object_foreach(data, key, v) {
+        char src[192];
+        snprintf(src, sizeof src, "ConfigMap %s/%s key %s", cm->ns,
+                 cm->name, key);
+        int rc = plan_backend_key(p, cls, key, v, src);
+        if (rc != KN_OK)
+            return rc;
+    }
+    json_t *ann = json_object_get(json_object_get(b->obj, "metadata"),
+                                  "annotations");
+    return plan_backend_annotations(p, cls, ann);
+}
+
+static int plan_log(kn_broker_plan *p, const kn_resource *b,
+                    const kn_resource *cm)
+{
+    json_t *data = cm ? json_object_get(cm->obj, "data") : NULL;
+    const char *key;
+    json_t *v;
+    int rc;
+    json_object_foreach(data, key, v) {
+        char src[192];
+        snprintf(src, sizeof src, "ConfigMap %s/%s key %s", cm->ns,
+                 cm->name, key);
+        if ((rc = plan_log_key(p, key, json_string_value(v), src)) != KN_OK)
+            return rc;
+    }
+    json_t *ann = json_object_get(json_object_get(b->obj, "metadata"),
+                                  "annotations");
+    json_object_foreach(ann, key, v) {
+        char src[192];
+        snprintf(src, sizeof src, "annotation %s", key);
+        if (strcmp(key, external_topic_ann) == 0)
+            return plan_fail(p, "InvalidConfig",
+                             "%s applies to broker class Kafka only", src);
+        if (strncmp(key, "knit.dev/", 9) != 0)
+            continue;
+        if ((rc = plan_log_key(p, key + 9, json_string_value(v), src)) !=
+            KN_OK)
+            return rc;
+    }
+    if (!json_object_get(p->settings, "durability"))
+        json_object_set_new(p->settings, "durability", json_string("fsync"));
     return KN_OK;
 }
 
@@ -308,33 +441,21 @@ int kn_broker_plan_make(const kn_resource *b, const kn_resource *cm,
         return plan_fail(p, "InternalError", "out of memory");
     const char *cls =
         kn_resource_annotation(b, "eventing.knative.dev/broker.class");
-    int rc = plan_backend(p, cls, cm);
-    if (rc != KN_OK || strcmp(p->backend, "log") != 0)
-        return rc;
-    json_t *data = cm ? json_object_get(cm->obj, "data") : NULL;
-    const char *key;
-    json_t *v;
-    json_object_foreach(data, key, v) {
-        char src[192];
-        snprintf(src, sizeof src, "ConfigMap %s/%s key %s", cm->ns,
-                 cm->name, key);
-        if ((rc = plan_log_key(p, key, json_string_value(v), src)) != KN_OK)
-            return rc;
-    }
-    json_t *ann = json_object_get(json_object_get(b->obj, "metadata"),
-                                  "annotations");
-    json_object_foreach(ann, key, v) {
-        if (strncmp(key, "knit.dev/", 9) != 0)
-            continue;
-        char src[192];
-        snprintf(src, sizeof src, "annotation %s", key);
-        if ((rc = plan_log_key(p, key + 9, json_string_value(v), src)) !=
-            KN_OK)
-            return rc;
-    }
-    if (!json_object_get(p->settings, "durability"))
-        json_object_set_new(p->settings, "durability", json_string("fsync"));
-    return KN_OK;
+    const char *backend = class_backend(cls);
+    if (!backend)
+        return plan_fail(p, "InvalidConfig", "unknown broker class %s",
+                         cls);
+    snprintf(p->backend, sizeof p->backend, "%s", backend);
+    if (!kn_channel_find(backend))
+        return plan_fail(p, "BackendNotAvailable",
+                         "broker class %s needs the %s channel, which this "
+                         "build of knit does not provide", cls, backend);
+    if (cm)
+        snprintf(p->config, sizeof p->config, "ConfigMap %s/%s", cm->ns,
+                 cm->name);
+    if (strcmp(backend, "log") == 0)
+        return plan_log(p, b, cm);
+    return plan_backend(p, cls, b, cm);
 }
 
 bool kn_broker_config_ref(const kn_resource *b, char *ns, size_t nsn,

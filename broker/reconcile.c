@@ -335,6 +335,34 @@ static kn_graph *graph_build(kn_server *srv, bool final)
     return g;
 }
 
+/* The message of a channel open that failed on a setting: the backend
+ * says "setting K: problem"; name where K came from (ConfigMap key or
+ * annotation) instead. */
+static void config_error_message(const kn_slot *s, const kn_err *err,
+                                 char *msg, size_t n)
+{
+    const char *field = err->field;
+    const char *src = field[0] && s->plan.sources
+                          ? json_string_value(
+                                json_object_get(s->plan.sources, field))
+                          : NULL;
+    char prefix[200];
+    snprintf(prefix, sizeof prefix, "setting %s: ", field);
+    const char *rest = err->msg;
+    if (field[0] && strncmp(rest, prefix, strlen(prefix)) == 0)
+        rest += strlen(prefix);
+    if (src)
+        snprintf(msg, n, "%.190s: %.380s", src, rest);
+    else if (field[0] && s->plan.config[0])
+        snprintf(msg, n, "%.150s key %.100s: %.300s", s->plan.config, field,
+                 rest);
+    else if (field[0])
+        snprintf(msg, n, "%.380s (set %.100s in the ConfigMap named by "
+                 "spec.config)", err->msg, field);
+    else
+        snprintf(msg, n, "%.500s", err->msg);
+}
+
 static void open_channel(kn_server *srv, kn_slot *s)
 {
     char dir[4096];
@@ -350,6 +378,14 @@ static void open_channel(kn_server *srv, kn_slot *s)
         char msg[600];
         if (rc == KN_OK)
             kn_channel_close(ch);
+        if (rc == KN_INVAL) {
+            /* A bad setting: retrying cannot help; applying a fixed
+             * ConfigMap or broker reconciles again. */
+            config_error_message(s, &err, msg, sizeof msg);
+            set_ready(s, "False", "InvalidConfig", msg);
+            s->retry = false;
+            return;
+        }
         kn_err_str(&err, msg, sizeof msg);
         set_ready(s, "False", "ChannelOpenFailed",
                   rc == KN_OK ? "out of memory" : msg);
@@ -363,6 +399,46 @@ static void open_channel(kn_server *srv, kn_slot *s)
     snprintf(c->path, sizeof c->path, "%s", dir);
     s->chan = c;
     s->retry = false;
+}
+
+/* Why an open channel is unhealthy, from the backend when it can say. */
+static void channel_trouble(const kn_chanref *c, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (strcmp(c->backend, "nats") == 0)
+        kn_channel_nats_reason(c->ch, buf, n);
+    if (!buf[0])
+        snprintf(buf, n, "the %s channel cannot store events", c->backend);
+}
+
+/* Health of an open channel → the Ready condition: a channel that is
+ * open but cannot store (backend unreachable, disk full) makes the broker
+ * not Ready with reason BackendUnavailable; the ingress answers 503 for it
+ * (its appends fail) and both flip back on their own once the backend is
+ * back. Returns whether it is healthy. The stats call may talk to the
+ * backend (bounded by the backend). */
+static bool slot_health(kn_slot *s, const kn_channel_stats *st,
+                        const char *trouble)
+{
+    if (st->healthy) {
+        set_ready(s, "True", "ChannelOpen", "");
+        return true;
+    }
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s; the ingress answers 503 until it "
+             "recovers (retried automatically)", trouble);
+    set_ready(s, "False", "BackendUnavailable", msg);
+    return false;
+}
+
+static bool check_health(kn_slot *s)
+{
+    kn_channel_stats st = {0};
+    char trouble[400] = "";
+    s->chan->ch->ops->stats(s->chan->ch, &st);
+    if (!st.healthy)
+        channel_trouble(s->chan, trouble, sizeof trouble);
+    return slot_health(s, &st, trouble);
 }
 
 /* Closes the channels of slots that lose theirs in this pass; the
@@ -412,7 +488,7 @@ static void reconcile(kn_server *srv)
             if (s->reopen)
                 open_channel(srv, s);
             if (s->chan)
-                set_ready(s, "True", "ChannelOpen", "");
+                ok &= check_health(s);
         }
         ok &= !s->retry;
         i++;
@@ -464,6 +540,60 @@ void kn_server_set_loaded(kn_server *srv)
     atomic_store(&srv->loaded, true);
 }
 
+/* One channel's health, sampled without srv->mu (stats may talk to the
+ * backend). */
+typedef struct health_probe {
+    char ns[64];
+    char name[64];
+    kn_chanref *chan;
+    kn_channel_stats st;
+    char trouble[400];
+} health_probe;
+
+/* Samples the health of every open channel and updates the brokers'
+ * Ready conditions (and /readyz). Main thread. */
+static void resync_health(kn_server *srv)
+{
+    health_probe *hp = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&srv->mu);
+    if (srv->nslots && (hp = calloc(srv->nslots, sizeof *hp)) != NULL) {
+        for (size_t i = 0; i < srv->nslots; i++) {
+            kn_slot *s = srv->slots[i];
+            if (!s->chan)
+                continue;
+            snprintf(hp[n].ns, sizeof hp[n].ns, "%s", s->ns);
+            snprintf(hp[n].name, sizeof hp[n].name, "%s", s->name);
+            hp[n++].chan = kn_chanref_ref(s->chan);
+        }
+    }
+    pthread_mutex_unlock(&srv->mu);
+    for (size_t i = 0; i < n; i++) {
+        kn_channel *ch = hp[i].chan->ch;
+        ch->ops->stats(ch, &hp[i].st);
+        if (!hp[i].st.healthy)
+            channel_trouble(hp[i].chan, hp[i].trouble,
+                            sizeof hp[i].trouble);
+    }
+    pthread_mutex_lock(&srv->mu);
+    for (size_t i = 0; i < n; i++) {
+        kn_slot *s = slot_find(srv, hp[i].ns, hp[i].name);
+        if (s && s->chan == hp[i].chan)
+            slot_health(s, &hp[i].st, hp[i].trouble);
+    }
+    bool ok = true;
+    for (size_t i = 0; i < srv->nslots; i++) {
+        kn_slot *s = srv->slots[i];
+        ok &= !s->retry &&
+              (!s->chan || strcmp(s->reason, "BackendUnavailable") != 0);
+    }
+    atomic_store(&srv->channels_ok, ok);
+    pthread_mutex_unlock(&srv->mu);
+    for (size_t i = 0; i < n; i++)
+        kn_chanref_unref(hp[i].chan);
+    free(hp);
+}
+
 void kn_server_resync(kn_server *srv)
 {
     pthread_mutex_lock(&srv->mu);
@@ -473,6 +603,7 @@ void kn_server_resync(kn_server *srv)
     if (retry)
         reconcile(srv);
     pthread_mutex_unlock(&srv->mu);
+    resync_health(srv);
 }
 
 void kn_server_close_channels(kn_server *srv)

@@ -158,6 +158,10 @@ extern const kn_channel_ops kn_channel_log_ops;
 extern const kn_channel_ops kn_channel_memory_ops;
 extern const kn_channel_ops kn_channel_nats_ops;
 
+/* Why a "nats" channel is unhealthy ("" when it is healthy), into buf;
+ * for the broker's Ready condition. Any thread. */
+const char *kn_channel_nats_reason(kn_channel *ch, char *buf, size_t n);
+
 /* Test hooks of the "memory" backend (they return KN_INVAL for any other
  * backend). _fail: the next `count` appends complete with `status` (< 0)
  * and store nothing; count 0 clears it. _pause: while paused, appends

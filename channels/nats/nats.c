@@ -798,6 +798,23 @@ static void nats_stats(kn_channel *base, kn_channel_stats *out)
     pthread_mutex_unlock(&ch->mu);
 }
 
+/* See channel.h. */
+const char *kn_channel_nats_reason(kn_channel *base, char *buf, size_t n)
+{
+    kn_nats *ch = (kn_nats *)base;
+    buf[0] = '\0';
+    if (!atomic_load(&ch->connected)) {
+        snprintf(buf, n, "no connection to NATS at %s%s (reconnecting)",
+                 ch->set.urls[0], ch->set.nurls > 1 ? " and others" : "");
+    } else if (!atomic_load(&ch->stream_ok)) {
+        pthread_mutex_lock(&ch->mu);
+        snprintf(buf, n, "stream %s is not available: %s", ch->stream,
+                 ch->last_error[0] ? ch->last_error : "not checked yet");
+        pthread_mutex_unlock(&ch->mu);
+    }
+    return buf;
+}
+
 /* Closes the connection and waits until cnats ran its last callback
  * (closed comes after disconnected), so none touches ch afterwards. */
 static void close_connection(kn_nats *ch)

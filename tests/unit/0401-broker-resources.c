@@ -180,10 +180,12 @@ static void test_defaults_and_plan(void **state)
                 "  annotations:\n"
                 "    eventing.knative.dev/broker.class: Kafka\n", "");
     assert_int_equal(parse(y, &rs, &n, msg, sizeof msg, NULL), KN_OK);
-    assert_int_equal(kn_broker_plan_make(rs[0], NULL, &p), KN_INVAL);
-    assert_string_equal(p.reason, "BackendNotAvailable");
-    assert_non_null(strstr(p.message, "Kafka"));
-    kn_broker_plan_free(&p);
+    if (!kn_channel_find("kafka")) { /* else: 0420-broker-class */
+        assert_int_equal(kn_broker_plan_make(rs[0], NULL, &p), KN_INVAL);
+        assert_string_equal(p.reason, "BackendNotAvailable");
+        assert_non_null(strstr(p.message, "Kafka"));
+        kn_broker_plan_free(&p);
+    }
     kn_resources_free(rs, n);
 
     /* a bad ConfigMap key makes the plan fail, naming the key */
