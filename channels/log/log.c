@@ -641,6 +641,7 @@ static void log_destroy(kn_log *lg)
     if (lg->lock_fd >= 0)
         close(lg->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&lg->mu);
+    pthread_mutex_destroy(&lg->qmu);
     pthread_mutex_destroy(&lg->ckpt_mu);
     pthread_cond_destroy(&lg->cv);
     free(lg->dir);
@@ -682,6 +683,7 @@ static kn_log *log_alloc(const kn_channel_config *cfg)
     lg->dir_fd = lg->lock_fd = -1;
     lg->q_tail = &lg->q_head;
     pthread_mutex_init(&lg->mu, NULL);
+    pthread_mutex_init(&lg->qmu, NULL);
     pthread_mutex_init(&lg->ckpt_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -745,10 +747,10 @@ static void log_close(kn_channel *ch)
     kn_log *lg = (kn_log *)ch;
     if (!lg)
         return;
-    pthread_mutex_lock(&lg->mu);
+    pthread_mutex_lock(&lg->qmu);
     lg->stopping = true;
     pthread_cond_broadcast(&lg->cv);
-    pthread_mutex_unlock(&lg->mu);
+    pthread_mutex_unlock(&lg->qmu);
     if (lg->writer_started)
         pthread_join(lg->writer, NULL);
     kn_seg *act = lg->segs[lg->nsegs - 1];

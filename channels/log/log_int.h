@@ -6,8 +6,8 @@
  *   cursor.c  cursors, checkpoints, seeking
  *
  * Locking: kn_log.mu protects the segment list, each segment's durable
- * size/next offset/index, the group list, the cursor list, the append
- * queue and the stats. The writer thread is the only one that writes
+ * size/next offset/index, the group list, the cursor list and the stats;
+ * kn_log.qmu protects the append queue (taken alone, never with mu). The writer thread is the only one that writes
  * segment files; it holds mu only to publish results. Segment files below
  * a segment's durable size never change, so readers pread them unlocked
  * while holding a reference to the segment.
@@ -79,9 +79,15 @@ typedef struct kn_log {
     int dir_fd, lock_fd;
 
     pthread_mutex_t mu;
-    pthread_cond_t cv;     /* writer wake-up (CLOCK_MONOTONIC) */
+    /* The append queue has its own lock, so appenders never wait for the
+     * writer's work under mu (publishing, stats, cursors). */
+    pthread_mutex_t qmu;
+    pthread_cond_t cv;     /* writer wake-up (CLOCK_MONOTONIC), under qmu */
     kn_pending *q_head, **q_tail;
-    bool stopping;
+    size_t q_count;        /* appends queued */
+    size_t q_want;         /* writer gathering: wake it at this count */
+    bool writer_idle;      /* writer waits for an empty queue to fill */
+    bool stopping;         /* under qmu */
     pthread_t writer;
     bool writer_started;
 
@@ -95,6 +101,8 @@ typedef struct kn_log {
 
     /* writer thread only */
     int64_t last_ts;
+    int64_t sync_ns;       /* moving average of one fdatasync */
+    size_t gather;         /* appends to wait for before the next group */
     bool need_truncate;
     int last_errno;        /* cause of the last failed write */
 } kn_log;

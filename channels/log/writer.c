@@ -5,7 +5,9 @@
  * timestamps, writes the group with one pwritev, makes it durable with one
  * fdatasync (durability "fsync"), publishes it to cursors and runs every
  * completion. A failed write is truncated away, so the file never holds
- * a partial group that later records would follow.
+ * a partial group that later records would follow. Appenders wake the
+ * writer only when it sleeps on an empty queue or has gathered enough
+ * (see gather()), so a busy writer costs them no wake-up.
  *
  * Also here: segment roll and retention, both on the writer thread.
  */
@@ -26,6 +28,10 @@
 #define GROUP_MAX (8u << 20)
 #define IOV_BATCH 1024
 #define MAX_VICTIMS 64
+/* Group gathering (durability fsync): wait at most half an fdatasync,
+ * and never more than 2 ms, for the appenders of the last group. */
+#define GATHER_DIV 2
+#define GATHER_MAX_NS 2000000
 
 static size_t retention_select(kn_log *lg, kn_seg **victims);
 static void retention_unlink(kn_log *lg, kn_seg **victims, size_t nv);
@@ -76,16 +82,24 @@ int kn_log_append(kn_channel *ch, ce_event *const *evs, size_t n,
     p->n = n;
     p->cb = cb;
     p->arg = arg;
-    pthread_mutex_lock(&lg->mu);
+    pthread_mutex_lock(&lg->qmu);
     if (lg->stopping) {
-        pthread_mutex_unlock(&lg->mu);
+        pthread_mutex_unlock(&lg->qmu);
         pending_free(p);
         return KN_CLOSED;
     }
     *lg->q_tail = p;
     lg->q_tail = &p->next;
-    pthread_cond_signal(&lg->cv);
-    pthread_mutex_unlock(&lg->mu);
+    lg->q_count++;
+    /* wake the writer only when it waits for exactly this */
+    bool wake = lg->writer_idle || (lg->q_want && lg->q_count >= lg->q_want);
+    if (wake) {
+        lg->writer_idle = false;
+        lg->q_want = 0;
+    }
+    pthread_mutex_unlock(&lg->qmu);
+    if (wake)
+        pthread_cond_signal(&lg->cv);
     return KN_OK;
 }
 
@@ -225,8 +239,12 @@ static int write_group_bytes(kn_log *lg, kn_seg *act, kn_pending *g)
         poff += left;
     }
     if (e == 0 && lg->set.fsync) {
+        int64_t t0 = kn_now_mono_ns();
         if (fdatasync(act->fd) != 0)
             e = errno;
+        int64_t took = kn_now_mono_ns() - t0;
+        lg->sync_ns = lg->sync_ns ? lg->sync_ns + (took - lg->sync_ns) / 8
+                                  : took;
         pthread_mutex_lock(&lg->mu);
         lg->st.fsyncs++;
         pthread_mutex_unlock(&lg->mu);
@@ -347,20 +365,24 @@ static void write_group(kn_log *lg, kn_pending *g, size_t bytes)
         kn_log_retention(lg);
 }
 
-/* Takes the queued appends, at most GROUP_MAX bytes (at least one). */
-static kn_pending *take_group(kn_log *lg, size_t *bytes)
+/* Under qmu: takes the queued appends, at most GROUP_MAX bytes (at least
+ * one); *count = how many appends. */
+static kn_pending *take_group(kn_log *lg, size_t *bytes, size_t *count)
 {
     kn_pending *g = lg->q_head, *last = g;
-    size_t b = g->buf.len;
+    size_t b = g->buf.len, n = 1;
     while (last->next && b + last->next->buf.len <= GROUP_MAX) {
         last = last->next;
         b += last->buf.len;
+        n++;
     }
     lg->q_head = last->next;
     if (!lg->q_head)
         lg->q_tail = &lg->q_head;
     last->next = NULL;
+    lg->q_count -= n;
     *bytes = b;
+    *count = n;
     return g;
 }
 
@@ -370,42 +392,80 @@ static bool retention_on(const kn_log *lg)
            lg->set.retention_max_bytes;
 }
 
+static void deadline_in(struct timespec *ts, int64_t ns)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ns / 1000000000);
+    ts->tv_nsec += (long)(ns % 1000000000);
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+/* Under qmu: sleeps until an append is queued or the log stops. Age
+ * retention also runs while no appends arrive. */
+static void wait_for_appends(kn_log *lg)
+{
+    while (!lg->q_head && !lg->stopping) {
+        lg->writer_idle = true;
+        if (!lg->set.retention_ms) {
+            pthread_cond_wait(&lg->cv, &lg->qmu);
+            continue;
+        }
+        struct timespec ts;
+        deadline_in(&ts, (lg->set.retention_ms < 1000
+                          ? lg->set.retention_ms : 1000) * 1000000);
+        if (pthread_cond_timedwait(&lg->cv, &lg->qmu, &ts) == ETIMEDOUT) {
+            lg->writer_idle = false;
+            pthread_mutex_unlock(&lg->qmu);
+            kn_log_retention(lg);
+            pthread_mutex_lock(&lg->qmu);
+        }
+    }
+    lg->writer_idle = false;
+}
+
+/* Under qmu, durability fsync: the appenders completed by the last group
+ * usually come back at once with their next append. Starting the next
+ * fdatasync with only the first of them would split the appenders into
+ * two alternating groups, each waiting for the other's fdatasync; so the
+ * writer waits, for a fraction of one fdatasync at most, until as many
+ * appends are queued as were in flight around the last group. */
+static void gather(kn_log *lg)
+{
+    int64_t wait = lg->sync_ns / GATHER_DIV;
+    if (wait > GATHER_MAX_NS)
+        wait = GATHER_MAX_NS;
+    if (wait <= 0)
+        return;
+    struct timespec ts;
+    deadline_in(&ts, wait);
+    lg->q_want = lg->gather;
+    while (lg->q_want && lg->q_count < lg->q_want && !lg->stopping)
+        if (pthread_cond_timedwait(&lg->cv, &lg->qmu, &ts) == ETIMEDOUT)
+            break;
+    lg->q_want = 0;
+}
+
 void *kn_log_writer_main(void *arg)
 {
     kn_log *lg = arg;
-    pthread_mutex_lock(&lg->mu);
+    pthread_mutex_lock(&lg->qmu);
     for (;;) {
-        while (!lg->q_head && !lg->stopping) {
-            if (!lg->set.retention_ms) {
-                pthread_cond_wait(&lg->cv, &lg->mu);
-                continue;
-            }
-            /* age retention also runs while no appends arrive */
-            struct timespec ts;
-            int64_t wait_ms = lg->set.retention_ms < 1000
-                                  ? lg->set.retention_ms : 1000;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += wait_ms / 1000;
-            ts.tv_nsec += (wait_ms % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            if (pthread_cond_timedwait(&lg->cv, &lg->mu, &ts) == ETIMEDOUT) {
-                pthread_mutex_unlock(&lg->mu);
-                kn_log_retention(lg);
-                pthread_mutex_lock(&lg->mu);
-            }
-        }
+        wait_for_appends(lg);
         if (!lg->q_head)
             break;
-        size_t bytes;
-        kn_pending *g = take_group(lg, &bytes);
-        pthread_mutex_unlock(&lg->mu);
+        if (lg->set.fsync && lg->gather > lg->q_count && !lg->stopping)
+            gather(lg);
+        size_t bytes, n;
+        kn_pending *g = take_group(lg, &bytes, &n);
+        pthread_mutex_unlock(&lg->qmu);
         write_group(lg, g, bytes);
-        pthread_mutex_lock(&lg->mu);
+        pthread_mutex_lock(&lg->qmu);
+        lg->gather = n + lg->q_count;
     }
-    pthread_mutex_unlock(&lg->mu);
+    pthread_mutex_unlock(&lg->qmu);
     return NULL;
 }
 
