@@ -48,6 +48,7 @@ typedef struct ix_attr {
 
 /* One (attribute, kind, value) key and its trigger ids. */
 typedef struct ix_entry {
+    uint64_t h;         /* key_hash of the key */
     const char *val;
     uint32_t len;
     uint32_t attr_kind; /* attr << 2 | kf_cond_kind */
@@ -55,7 +56,8 @@ typedef struct ix_entry {
     uint32_t count;
 } ix_entry;
 
-/* Open addressing: slot = tag << 32 | (entry index + 1), 0 = empty. */
+/* Build-time table. Open addressing: slot = tag << 32 | (entry index +
+ * 1), 0 = empty. */
 typedef struct ix_table {
     uint64_t *slots;
     uint32_t mask;
@@ -63,15 +65,33 @@ typedef struct ix_table {
     uint32_t n, cap;
 } ix_table;
 
+/* The lookup table: one cache line per key, with values of up to
+ * IX_INLINE bytes copied into the line, so a probe that hits touches one
+ * line. */
+#define IX_INLINE 32
+typedef struct ix_slot {
+    uint32_t tag;       /* (hash >> 32) | 1; 0 = empty */
+    uint32_t attr_kind; /* attr << 2 | kf_cond_kind */
+    uint32_t len;
+    uint32_t count;     /* trigger ids */
+    uint32_t first;     /* count == 1: the id; else into ids[] */
+    uint32_t unused;
+    const char *val;    /* `inl`, or the filter's copy when longer */
+    char inl[IX_INLINE];
+} ix_slot;
+
 struct kn_filter_index {
     size_t n;
     kn_filter **filters;
     ix_attr *attrs;
     uint32_t nattrs, cap_attrs;
-    uint64_t *names;   /* attribute-name table, same slot format */
+    uint64_t *names;   /* attribute-name table, ix_table slot format */
     uint32_t names_mask;
-    ix_table tab;
-    uint32_t *ids;     /* lists of entries with count > 1 */
+    ix_slot *slots;    /* the lookup table */
+    uint32_t nslots, nkeys;
+    uint64_t *bloom;   /* one bit per key hash: skips most absent keys */
+    uint32_t bloom_mask;
+    uint32_t *ids;     /* lists of keys with count > 1 */
     uint32_t *always;  /* triggers that are candidates for every event */
     uint32_t nalways;
 };
@@ -182,8 +202,27 @@ static inline uint64_t key_hash(uint64_t h, uint32_t attr_kind)
     return h;
 }
 
+/* Whole values (exact keys) are hashed 8 bytes at a time; prefixes and
+ * suffixes use FNV-1a, which can be computed incrementally. */
+static inline uint64_t hash_words(const char *s, size_t n)
+{
+    uint64_t h = 0x243f6a8885a308d3ull ^ ((uint64_t)n * FNV_PRIME);
+    uint64_t w;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x9fb21c651e98df25ull;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0x9fb21c651e98df25ull;
+    return h ^ h >> 32;
+}
+
 static uint64_t value_hash(kf_cond_kind kind, const char *v, size_t n)
 {
+    if (kind == KF_COND_EXACT)
+        return hash_words(v, n);
     return kind == KF_COND_SUFFIX ? fnv_rev(v, n) : fnv(v, n);
 }
 
@@ -253,25 +292,15 @@ static void table_put(ix_table *t, uint32_t attr_kind, const char *v,
         i = (i + 1) & t->mask;
     *idx = t->n++;
     t->slots[i] = (h >> 32) << 32 | (uint64_t)(*idx + 1);
-    t->e[*idx] = (ix_entry){v, n, attr_kind, 0, 0};
+    t->e[*idx] = (ix_entry){h, v, n, attr_kind, 0, 0};
 }
 
 /* --------------------------------------------------------- attributes */
 
-static int attr_names_init(kn_filter_index *ix, size_t expect)
-{
-    uint32_t cap = pow2_at_least(expect * 2);
-    ix->names = calloc(cap, sizeof *ix->names);
-    if (!ix->names)
-        return KN_NOMEM;
-    ix->names_mask = cap - 1;
-    ix->cap_attrs = expect ? (uint32_t)expect : 1;
-    ix->attrs = calloc(ix->cap_attrs, sizeof *ix->attrs);
-    return ix->attrs ? KN_OK : KN_NOMEM;
-}
-
 static int attr_find(const kn_filter_index *ix, const char *name, size_t n)
 {
+    if (!ix->names)
+        return -1;
     uint64_t h = fnv(name, n);
     uint32_t tag = (uint32_t)(h >> 32);
     for (uint32_t i = (uint32_t)h & ix->names_mask;;
@@ -286,19 +315,49 @@ static int attr_find(const kn_filter_index *ix, const char *name, size_t n)
     }
 }
 
-static uint32_t attr_intern(kn_filter_index *ix, const char *name, size_t n)
+static void names_put(uint64_t *names, uint32_t mask, const ix_attr *a,
+                      uint32_t id)
+{
+    uint64_t h = fnv(a->name, a->len);
+    uint32_t i = (uint32_t)h & mask;
+    while (names[i])
+        i = (i + 1) & mask;
+    names[i] = (h >> 32) << 32 | (uint64_t)(id + 1);
+}
+
+/* Doubles the attribute array and its name table. */
+static int attrs_grow(kn_filter_index *ix)
+{
+    uint32_t cap = ix->cap_attrs ? ix->cap_attrs * 2 : 8;
+    ix_attr *a = realloc(ix->attrs, cap * sizeof *a);
+    if (!a)
+        return KN_NOMEM;
+    ix->attrs = a;
+    memset(a + ix->cap_attrs, 0, (cap - ix->cap_attrs) * sizeof *a);
+    ix->cap_attrs = cap;
+    uint64_t *names = calloc((size_t)cap * 2, sizeof *names);
+    if (!names)
+        return KN_NOMEM;
+    for (uint32_t i = 0; i < ix->nattrs; i++)
+        names_put(names, cap * 2 - 1, &ix->attrs[i], i);
+    free(ix->names);
+    ix->names = names;
+    ix->names_mask = cap * 2 - 1;
+    return KN_OK;
+}
+
+/* The attribute's number, added if new; -1 when out of memory. */
+static int64_t attr_intern(kn_filter_index *ix, const char *name, size_t n)
 {
     int found = attr_find(ix, name, n);
     if (found >= 0)
-        return (uint32_t)found;
-    uint64_t h = fnv(name, n);
-    uint32_t i = (uint32_t)h & ix->names_mask;
-    while (ix->names[i])
-        i = (i + 1) & ix->names_mask;
+        return found;
+    if (ix->nattrs == ix->cap_attrs && attrs_grow(ix) != KN_OK)
+        return -1;
     uint32_t id = ix->nattrs++;
-    ix->names[i] = (h >> 32) << 32 | (uint64_t)(id + 1);
     ix->attrs[id].name = name;
     ix->attrs[id].len = (uint32_t)n;
+    names_put(ix->names, ix->names_mask, &ix->attrs[id], id);
     return id;
 }
 
@@ -357,8 +416,6 @@ static int collect(kn_filter_index *ix, ix_build *b)
     }
     if (!rc)
         rc = table_init(&b->all, cap);
-    if (!rc)
-        rc = attr_names_init(ix, cap);
     b->keys = malloc((cap ? cap : 1) * sizeof *b->keys);
     if (!b->keys)
         rc = KN_NOMEM;
@@ -370,11 +427,15 @@ static int collect(kn_filter_index *ix, ix_build *b)
                               &b->whole[i]);
         if (k > IX_MAX_CONDS)
             k = IX_MAX_CONDS;
-        for (size_t j = 0; j < k; j++) {
-            uint32_t a = attr_intern(ix, c[j].attr, c[j].attr_len);
+        for (size_t j = 0; j < k && !rc; j++) {
+            int64_t a = attr_intern(ix, c[j].attr, c[j].attr_len);
             uint32_t e;
-            table_put(&b->all, a << 2 | c[j].kind, c[j].val, c[j].val_len,
-                      &e);
+            if (a < 0) {
+                rc = KN_NOMEM;
+                break;
+            }
+            table_put(&b->all, (uint32_t)a << 2 | c[j].kind, c[j].val,
+                      c[j].val_len, &e);
             b->all.e[e].count++;
             b->keys[total++] = e;
         }
@@ -403,7 +464,8 @@ static bool better(const ix_entry *a, const ix_entry *b)
     return a->len > b->len;
 }
 
-/* Pass 2: one key per trigger; the final table and id lists. */
+/* Pass 2: one key per trigger, then the id lists. Afterwards the count
+ * of an entry of `all` is the number of triggers filed under it. */
 static int choose(kn_filter_index *ix, ix_build *b)
 {
     size_t nchosen = 0;
@@ -417,25 +479,20 @@ static int choose(kn_filter_index *ix, ix_build *b)
         b->choice[i] = best;
         nchosen += best != UINT32_MAX;
     }
-    int rc = table_init(&ix->tab, nchosen);
     ix->ids = malloc((nchosen ? nchosen : 1) * sizeof *ix->ids);
     ix->always = malloc((ix->n - nchosen + 1) * sizeof *ix->always);
-    if (rc || !ix->ids || !ix->always)
+    if (!ix->ids || !ix->always)
         return KN_NOMEM;
-    /* Count per final key, then lay the lists out contiguously. */
-    uint32_t *fin = b->keys; /* reuse: per trigger, its final entry */
-    for (size_t i = 0; i < ix->n; i++) {
-        if (b->choice[i] == UINT32_MAX)
-            continue;
-        const ix_entry *e = &b->all.e[b->choice[i]];
-        table_put(&ix->tab, e->attr_kind, e->val, e->len, &fin[i]);
-        ix->tab.e[fin[i]].count++;
-    }
+    for (uint32_t k = 0; k < b->all.n; k++)
+        b->all.e[k].count = 0;
+    for (size_t i = 0; i < ix->n; i++)
+        if (b->choice[i] != UINT32_MAX)
+            b->all.e[b->choice[i]].count++;
     uint32_t off = 0;
-    for (uint32_t k = 0; k < ix->tab.n; k++) {
-        ix->tab.e[k].first = off;
-        off += ix->tab.e[k].count;
-        ix->tab.e[k].count = 0;
+    for (uint32_t k = 0; k < b->all.n; k++) {
+        b->all.e[k].first = off;
+        off += b->all.e[k].count;
+        b->all.e[k].count = 0;
     }
     for (size_t i = 0; i < ix->n; i++) {
         uint32_t id = (uint32_t)i |
@@ -445,21 +502,71 @@ static int choose(kn_filter_index *ix, ix_build *b)
                 ix->always[ix->nalways++] = id;
             continue;
         }
-        ix_entry *e = &ix->tab.e[fin[i]];
+        ix_entry *e = &b->all.e[b->choice[i]];
         ix->ids[e->first + e->count++] = id;
     }
+    ix->nkeys = 0;
+    for (uint32_t k = 0; k < b->all.n; k++)
+        ix->nkeys += b->all.e[k].count > 0;
     return KN_OK;
 }
 
-/* Pass 3: per attribute, which kinds and lengths to probe; single-id
- * lists are stored inline. */
-static int finish(kn_filter_index *ix)
+static uint32_t slot_tag(uint64_t h)
 {
-    for (uint32_t k = 0; k < ix->tab.n; k++) {
-        ix_entry *e = &ix->tab.e[k];
+    return (uint32_t)(h >> 32) | 1;
+}
+
+static uint64_t bloom_bit(uint64_t h)
+{
+    return h >> 40 ^ h >> 8;
+}
+
+/* The first slot to try: the low 32 bits mapped onto [0, nslots). */
+static inline uint32_t slot_home(const kn_filter_index *ix, uint64_t h)
+{
+    return (uint32_t)(((h & 0xffffffffu) * ix->nslots) >> 32);
+}
+
+/* Pass 3: the lookup table (single-id lists inline) and, per attribute,
+ * which kinds and lengths to probe. */
+static int finish(kn_filter_index *ix, ix_build *b)
+{
+    uint32_t cap = ix->nkeys + ix->nkeys / 3 + 1; /* load <= 3/4 */
+    uint32_t bits = pow2_at_least((size_t)ix->nkeys * 16 + 64);
+    ix->slots = aligned_alloc(64, (size_t)cap * sizeof *ix->slots);
+    ix->bloom = calloc(bits / 64, sizeof *ix->bloom);
+    if (!ix->slots || !ix->bloom)
+        return KN_NOMEM;
+    memset(ix->slots, 0, (size_t)cap * sizeof *ix->slots);
+    ix->nslots = cap;
+    ix->bloom_mask = bits - 1;
+    for (uint32_t k = 0; k < b->all.n; k++) {
+        const ix_entry *e = &b->all.e[k];
+        if (k + 8 < b->all.n) /* random writes: fetch ahead */
+            __builtin_prefetch(&ix->slots[slot_home(ix, e[8].h)], 1);
+        if (e->count == 0)
+            continue;
+        kf_cond_kind kind = (kf_cond_kind)(e->attr_kind & 3);
+        uint64_t h = e->h;
+        uint32_t i = slot_home(ix, h);
+        while (ix->slots[i].tag)
+            i = i + 1 == ix->nslots ? 0 : i + 1;
+        ix_slot *s = &ix->slots[i];
+        s->tag = slot_tag(h);
+        s->attr_kind = e->attr_kind;
+        s->len = e->len;
+        s->count = e->count;
+        s->first = e->count == 1 ? ix->ids[e->first] : e->first;
+        s->val = e->val;
+        if (e->len <= IX_INLINE) {
+            memcpy(s->inl, e->val, e->len);
+            s->val = s->inl;
+        }
+        uint64_t bit = bloom_bit(h) & ix->bloom_mask;
+        ix->bloom[bit >> 6] |= 1ull << (bit & 63);
         ix_attr *a = &ix->attrs[e->attr_kind >> 2];
         int rc = KN_OK;
-        switch ((kf_cond_kind)(e->attr_kind & 3)) {
+        switch (kind) {
         case KF_COND_EXACT: a->has_exact = true; break;
         case KF_COND_PRESENT: a->has_present = true; break;
         case KF_COND_PREFIX: rc = add_len(&a->plens, &a->nplens, e->len);
@@ -469,8 +576,6 @@ static int finish(kn_filter_index *ix)
         }
         if (rc)
             return rc;
-        if (e->count == 1)
-            e->first = ix->ids[e->first];
     }
     return KN_OK;
 }
@@ -498,19 +603,10 @@ int kn_filter_index_build(kn_filter *const *filters, size_t n,
     if (n)
         memcpy(ix->filters, filters, n * sizeof *filters);
     rc = collect(ix, &b);
-    if (!rc) {
-        /* choose() reuses b.keys per trigger: it needs n slots */
-        if (b.nkeys < n) {
-            uint32_t *p = realloc(b.keys, n * sizeof *p);
-            rc = p ? KN_OK : KN_NOMEM;
-            if (p)
-                b.keys = p;
-        }
-    }
     if (!rc)
         rc = choose(ix, &b);
     if (!rc)
-        rc = finish(ix);
+        rc = finish(ix, &b);
     if (rc)
         goto fail;
     build_free(&b);
@@ -533,7 +629,8 @@ void kn_filter_index_free(kn_filter_index *ix)
     }
     free(ix->attrs);
     free(ix->names);
-    table_free(&ix->tab);
+    free(ix->slots);
+    free(ix->bloom);
     free(ix->ids);
     free(ix->always);
     free(ix->filters);
@@ -572,12 +669,32 @@ static inline void emit(const kn_filter_index *ix, uint32_t id,
     o->count++;
 }
 
+static inline const ix_slot *slot_find(const kn_filter_index *ix,
+                                       uint64_t h, uint32_t attr_kind,
+                                       const char *v, size_t n)
+{
+    uint64_t bit = bloom_bit(h) & ix->bloom_mask;
+    if (!(ix->bloom[bit >> 6] >> (bit & 63) & 1))
+        return NULL;
+    uint32_t tag = slot_tag(h);
+    for (uint32_t i = slot_home(ix, h);;
+         i = i + 1 == ix->nslots ? 0 : i + 1) {
+        const ix_slot *s = &ix->slots[i];
+        if (!s->tag)
+            return NULL;
+        if (s->tag == tag && s->attr_kind == attr_kind && s->len == n &&
+            memcmp(v, s->val, n) == 0)
+            return s;
+    }
+}
+
+/* Looks a key up; v points at the key's bytes (for a suffix: its end). */
 static inline void probe(const kn_filter_index *ix, uint64_t h,
                          uint32_t attr_kind, const char *v, size_t n,
                          bool rev, const ce_event *ev, ix_out *o)
 {
-    const ix_entry *e = table_find(&ix->tab, key_hash(h, attr_kind),
-                                   attr_kind, v, n, rev);
+    const ix_slot *e = slot_find(ix, key_hash(h, attr_kind), attr_kind,
+                                 rev ? v - n : v, n);
     if (!e)
         return;
     if (e->count == 1) {
@@ -596,12 +713,14 @@ static void match_attr(const kn_filter_index *ix, uint32_t id,
     uint32_t base = id << 2;
     if (a->has_present)
         probe(ix, FNV_OFF, base | KF_COND_PRESENT, v, 0, false, ev, o);
-    if (a->nplens || a->has_exact) {
+    if (a->has_exact)
+        probe(ix, hash_words(v, len), base | KF_COND_EXACT, v, len, false,
+              ev, o);
+    if (a->nplens) {
         uint64_t h = FNV_OFF;
         uint32_t k = 0;
-        size_t stop = len;
-        if (!a->has_exact && a->plens[a->nplens - 1] < len)
-            stop = a->plens[a->nplens - 1];
+        size_t stop = a->plens[a->nplens - 1] < len ?
+                      a->plens[a->nplens - 1] : len;
         for (size_t p = 0;; p++) {
             if (k < a->nplens && a->plens[k] == p) {
                 probe(ix, h, base | KF_COND_PREFIX, v, p, false, ev, o);
@@ -611,8 +730,6 @@ static void match_attr(const kn_filter_index *ix, uint32_t id,
                 break;
             h = fnv_step(h, (unsigned char)v[p]);
         }
-        if (a->has_exact)
-            probe(ix, h, base | KF_COND_EXACT, v, len, false, ev, o);
     }
     if (a->nslens) {
         uint64_t h = FNV_OFF;
@@ -680,10 +797,10 @@ void kn_filter_index_stats_get(const kn_filter_index *ix,
         return;
     out->triggers = ix->n;
     out->always = ix->nalways;
-    out->keys = ix->tab.n;
+    out->keys = ix->nkeys;
     out->attributes = ix->nattrs;
-    for (uint32_t k = 0; k < ix->tab.n; k++) {
-        const ix_entry *e = &ix->tab.e[k];
+    for (uint32_t k = 0; k < ix->nslots; k++) {
+        const ix_slot *e = &ix->slots[k];
         out->indexed += e->count;
         for (uint32_t j = 0; j < e->count; j++) {
             uint32_t id = e->count == 1 ? e->first : ix->ids[e->first + j];
@@ -691,8 +808,8 @@ void kn_filter_index_stats_get(const kn_filter_index *ix,
         }
     }
     out->bytes = sizeof *ix + ix->n * sizeof *ix->filters +
-                 ((size_t)ix->tab.mask + 1) * sizeof *ix->tab.slots +
-                 ix->tab.cap * sizeof *ix->tab.e +
+                 (size_t)ix->nslots * sizeof *ix->slots +
+                 ((size_t)ix->bloom_mask + 1) / 8 +
                  out->indexed * sizeof *ix->ids +
                  (ix->n - out->indexed + 1) * sizeof *ix->always +
                  ((size_t)ix->names_mask + 1) * sizeof *ix->names +
@@ -704,8 +821,8 @@ void kn_filter_index_stats_get(const kn_filter_index *ix,
 
 bool kf_index_key(const kn_filter_index *ix, size_t i, kf_cond *out)
 {
-    for (uint32_t k = 0; k < ix->tab.n; k++) {
-        const ix_entry *e = &ix->tab.e[k];
+    for (uint32_t k = 0; k < ix->nslots; k++) {
+        const ix_slot *e = &ix->slots[k];
         for (uint32_t j = 0; j < e->count; j++) {
             uint32_t id = e->count == 1 ? e->first : ix->ids[e->first + j];
             if ((id & ~IX_VERIFY) != i)
