@@ -25,6 +25,8 @@ static const kn_cli_command commands[] = {
      kn_cli_describe},
     {"send", "send one CloudEvent to a broker", kn_cli_send},
     {"tail", "print a broker's events as they are stored", kn_cli_tail},
+    {"filter", "test Trigger filters against an event, offline",
+     kn_cli_filter},
     {"event-display", "run a sink that prints the events it receives",
      kn_cli_event_display},
     {"version", "print the client and daemon versions", kn_cli_version},
