@@ -115,6 +115,8 @@ static void maybe_request(kn_ncursor *c)
         wake_maint(c);
         return;
     }
+    KN_DEBUG(KN_NATS_COMP, "cursor %s: pull request %" PRIu64 " for %"
+             PRId64, c->group, c->req_id, room);
     c->req_open = true;
     c->req_left = room;
     c->req_deadline_ms = now + ch->set.fetch_expires_ms + 2000;
@@ -129,6 +131,9 @@ static void on_status(kn_ncursor *c, natsMsg *m, const char *status)
     int code = atoi(status);
     int64_t now = kn_nats_now_ms();
 
+    KN_DEBUG(KN_NATS_COMP, "cursor %s: status %s for request %" PRIu64
+             " (current %" PRIu64 "%s)", c->group, status, id, c->req_id,
+             c->req_open ? ", open" : "");
     if (code == 100 || id != c->req_id || !c->req_open)
         return; /* heartbeat, or the end of an older request */
     c->req_open = false;
@@ -254,24 +259,116 @@ static int js_fail(kn_ncursor *c, natsStatus s, jsErrCode ec,
                       t && *t ? t : natsStatus_GetText(s));
 }
 
-/* Deletes and creates the consumer with cc (a few attempts: another
- * process may re-create it in between). */
+/* Creates a by-start-time consumer through the JetStream API directly:
+ * cnats 3.4 formats OptStartTime without the leading zeros of the
+ * fraction (".032" is sent as ".32"), which moves the start. Fills the
+ * two fields recreate() checks. */
+static natsStatus create_by_time(kn_ncursor *c, const jsConsumerConfig *cc,
+                                 int64_t wait_ms, uint64_t *delivered,
+                                 int64_t *ack_pending, jsErrCode *ec,
+                                 char *why, size_t whyn)
+{
+    char when[CE_TIME_MAX], subj[512];
+    natsMsg *reply = NULL;
+    json_t *req, *resp = NULL, *e;
+    char *body;
+    natsStatus s;
+
+    kn_time_format_ns(cc->OptStartTime, when);
+    req = json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, "
+                    "s:s}}", "stream_name", c->ch->stream, "config",
+                    "durable_name", cc->Durable, "deliver_policy",
+                    "by_start_time", "opt_start_time", when, "ack_policy",
+                    "explicit", "ack_wait", (json_int_t)cc->AckWait,
+                    "max_deliver", (json_int_t)cc->MaxDeliver,
+                    "max_ack_pending", (json_int_t)cc->MaxAckPending,
+                    "filter_subject", cc->FilterSubject, "replay_policy",
+                    "instant");
+    body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!body)
+        return NATS_NO_MEMORY;
+    snprintf(subj, sizeof subj, "$JS.API.CONSUMER.DURABLE.CREATE.%s.%s",
+             c->ch->stream, cc->Durable);
+    s = natsConnection_Request(&reply, c->ch->nc, subj, body,
+                               (int)strlen(body), wait_ms);
+    free(body);
+    if (s == NATS_OK &&
+        !(resp = json_loadb(natsMsg_GetData(reply),
+                            (size_t)natsMsg_GetDataLength(reply), 0, NULL)))
+        s = NATS_ERR;
+    natsMsg_Destroy(reply);
+    if (s != NATS_OK) {
+        json_decref(resp);
+        return s;
+    }
+    if ((e = json_object_get(resp, "error"))) {
+        *ec = (jsErrCode)json_integer_value(json_object_get(e, "err_code"));
+        const char *d = json_string_value(json_object_get(e,
+                                                          "description"));
+        snprintf(why, whyn, "%s", d ? d : "consumer create refused");
+        json_decref(resp);
+        return NATS_ERR;
+    }
+    *delivered = (uint64_t)json_integer_value(json_object_get(
+        json_object_get(resp, "delivered"), "consumer_seq"));
+    *ack_pending = json_integer_value(json_object_get(resp,
+                                                      "num_ack_pending"));
+    json_decref(resp);
+    return NATS_OK;
+}
+
+/* Deletes and creates the consumer with cc. A few attempts: another
+ * process may re-create it in between, and nats-server 2.9 may hand a
+ * consumer created right after the delete of one with the same name the
+ * old one's delivery state (it then delivers nothing old): a fresh
+ * consumer must show nothing delivered. */
 static int recreate(kn_ncursor *c, jsConsumerConfig *cc, jsOptions *jo,
                     kn_err *err)
 {
     natsStatus s = NATS_OK;
     jsErrCode ec = 0;
-    for (int attempt = 0; attempt < 3; attempt++) {
+    char why[200] = "";
+    for (int attempt = 0; attempt < 8; attempt++) {
+        jsConsumerInfo *ci = NULL;
+        if (attempt > 0)
+            nanosleep(&(struct timespec){0, 20000000L * attempt}, NULL);
         s = js_DeleteConsumer(c->ch->js, c->ch->stream, c->durable, jo,
                               &ec);
         if (s != NATS_OK && s != NATS_NOT_FOUND)
             return js_fail(c, s, ec, "deleting", err);
-        s = js_AddConsumer(NULL, c->ch->js, c->ch->stream, cc, jo, &ec);
-        if (s == NATS_OK)
-            return KN_OK;
+        uint64_t delivered = 0;
+        int64_t ack_pending = 0;
+        if (cc->DeliverPolicy == js_DeliverByStartTime) {
+            s = create_by_time(c, cc, jo->Wait, &delivered, &ack_pending,
+                               &ec, why, sizeof why);
+        } else {
+            s = js_AddConsumer(&ci, c->ch->js, c->ch->stream, cc, jo, &ec);
+            if (s == NATS_OK) {
+                delivered = ci->Delivered.Consumer;
+                ack_pending = ci->NumAckPending;
+            }
+            jsConsumerInfo_Destroy(ci);
+        }
+        if (s == NATS_OK) {
+            bool stale = delivered != 0 || ack_pending != 0;
+            if (!stale)
+                return KN_OK;
+            KN_DEBUG(KN_NATS_COMP, "cursor %s: consumer %s came back with "
+                     "old state; re-creating it", c->group, c->durable);
+            continue;
+        }
         if (s != NATS_ERR)
             break;
     }
+    if (s == NATS_OK)
+        return kn_err_set(err, KN_IO, "cursor %s: consumer %s keeps its "
+                          "old position after being re-created", c->group,
+                          c->durable);
+    if (why[0])
+        return kn_err_set(err, kn_nats_js_status(s, ec) == KN_IO ? KN_INVAL
+                          : kn_nats_js_status(s, ec), "cursor %s: creating "
+                          "consumer %s: %s", c->group, c->durable, why);
     return js_fail(c, s, ec, "creating", err);
 }
 
@@ -632,8 +729,8 @@ int kn_nats_cursor_open(kn_channel *base, const char *group,
     pthread_mutex_lock(&c->op_mu);
     rc = setup(c, &c->want, false, err);
     if (transient(rc)) {
-        KN_WARN(KN_NATS_COMP, "cursor %s: %s; it starts reading when NATS "
-                "is back", group, err ? err->msg : kn_status_str(rc));
+        KN_WARN(KN_NATS_COMP, "%s; the cursor starts reading when it "
+                "is back", err ? err->msg : kn_status_str(rc));
         c->setup_pending = true;
         rc = KN_OK;
     }

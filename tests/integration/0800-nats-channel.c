@@ -22,6 +22,8 @@ static int srv_rc;
 static int group_setup(void **state)
 {
     (void)state;
+    if (getenv("KNIT_TEST_DEBUG"))
+        kn_log_set_level(KN_LOG_DEBUG);
     srv_rc = nt_start(&srv);
     if (srv_rc == -1)
         fprintf(stderr, "cannot start nats-server\n");

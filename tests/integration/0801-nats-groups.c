@@ -20,6 +20,8 @@ static int srv_rc;
 static int group_setup(void **state)
 {
     (void)state;
+    if (getenv("KNIT_TEST_DEBUG"))
+        kn_log_set_level(KN_LOG_DEBUG);
     srv_rc = nt_start(&srv);
     return srv_rc == -1 ? -1 : 0;
 }
@@ -230,6 +232,21 @@ static void test_seeks(void **state)
     assert_int_equal(nt_read(c, recs, 3, 1000), 2);
     assert_int_equal(recs[0].offset, 12);
     assert_int_equal(recs[1].offset, 13);
+    nt_release(recs, 2);
+
+    /* a time whose fraction starts with a zero (cnats 3.4 would send
+     * ".05..." as ".5...", half a second later) */
+    struct timespec now;
+    do {
+        nt_sleep_ms(1);
+        clock_gettime(CLOCK_REALTIME, &now);
+    } while (now.tv_nsec < 20000000L || now.tv_nsec >= 60000000L);
+    int64_t t_zero = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+    nt_sleep_ms(2);
+    append_n(ch, b, 14, 2); /* offsets 14, 15 */
+    seek(c, KN_SEEK_TIME, 0, t_zero);
+    assert_int_equal(nt_read(c, recs, 3, 1000), 2);
+    assert_int_equal(recs[0].offset, 14);
     nt_release(recs, 2);
 
     kn_seek bad = {(kn_seek_kind)42, 0, 0};
