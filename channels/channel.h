@@ -157,6 +157,11 @@ static inline void kn_channel_close(kn_channel *ch)
 extern const kn_channel_ops kn_channel_log_ops;
 extern const kn_channel_ops kn_channel_memory_ops;
 extern const kn_channel_ops kn_channel_nats_ops;
+extern const kn_channel_ops kn_channel_kafka_ops;
+
+/* Why a "kafka" channel is unhealthy ("" when healthy), into buf; for
+ * Ready conditions. Any thread. */
+const char *kn_channel_kafka_reason(kn_channel *ch, char *buf, size_t n);
 
 /* Why a "nats" channel is unhealthy ("" when it is healthy), into buf;
  * for the broker's Ready condition. Any thread. */

@@ -63,6 +63,7 @@ static void register_builtin(void)
     kn_channel_register(&kn_channel_log_ops);
     kn_channel_register(&kn_channel_memory_ops);
     kn_channel_register(&kn_channel_nats_ops);
+    kn_channel_register(&kn_channel_kafka_ops);
 }
 
 void kn_channels_register_builtin(void)
