@@ -407,6 +407,8 @@ static void channel_trouble(const kn_chanref *c, char *buf, size_t n)
     buf[0] = '\0';
     if (strcmp(c->backend, "nats") == 0)
         kn_channel_nats_reason(c->ch, buf, n);
+    else if (strcmp(c->backend, "kafka") == 0)
+        kn_channel_kafka_reason(c->ch, buf, n);
     if (!buf[0])
         snprintf(buf, n, "the %s channel cannot store events", c->backend);
 }
