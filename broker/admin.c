@@ -238,6 +238,17 @@ static int tail_fill(tail *t)
     const kn_channel_ops *ops = t->chan->ch->ops;
     ops->cursor_drain_notify(t->cur);
     int got = ops->cursor_next(t->cur, recs, TAIL_BATCH);
+    /* A tail is not a delivery: what it read is done at once. Without
+     * the commit, backends that bound unacknowledged records per group
+     * (NATS max-ack-pending, Kafka) would stall a long tail. */
+    for (int i = 0; i < got; i++) {
+        int j = i + 1;
+        while (j < got && recs[j].partition != recs[i].partition)
+            j++;
+        if (j == got) /* the partition's last record of the batch */
+            ops->cursor_commit(t->cur, recs[i].partition,
+                               recs[i].offset + 1);
+    }
     for (int i = 0; i < got; i++) {
         ce_err cerr = {0};
         if (ce_json_encode(recs[i].event, &t->buf, &cerr) == CE_OK)
