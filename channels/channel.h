@@ -44,7 +44,12 @@ typedef struct kn_channel_config {
 /* Completion of an append: status KN_OK when every event of the call is
  * durable (first_offset = offset of the first one; the rest follow
  * consecutively on single-partition backends), else a negative status and
- * nothing of the call is stored. Runs on the backend's thread. */
+ * nothing of the call is stored. Runs on the backend's thread.
+ * nats: offsets are stream sequences, in order but not consecutive (other
+ * processes append too), and a failed call may have stored some of its
+ * events (the producer's retry is deduplicated by event id); a cursor
+ * sharing its group with other processes sees offsets with gaps. See
+ * docs/channels-nats.md. */
 typedef void (*kn_append_cb)(void *arg, int status, uint64_t first_offset);
 
 /* A record handed out by a cursor. The caller owns one reference to
