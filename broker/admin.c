@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/dispatch/dispatch.h"
 
 #define ADMIN_MAX_BODY (16u * 1024u * 1024u)
 #define TAIL_BATCH 64
@@ -360,11 +361,29 @@ static enum MHD_Result do_tail(kn_admin *ad, struct MHD_Connection *c,
     return ok;
 }
 
+/* ------------------------------------------------------ dispatcher */
+
+static const char *query_arg(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* /v1/dlq/... and /v1/replay/... (broker/dispatch/admin.c). */
+static enum MHD_Result do_dispatch(kn_admin *ad, struct MHD_Connection *c,
+                                   const char *url, const char *method)
+{
+    json_t *body = NULL;
+    unsigned code = kn_dispatcher_admin(ad->srv, method, url, query_arg, c,
+                                        &body);
+    return reply_json(c, code, body ? body : json_object());
+}
+
 /* ------------------------------------------------------ routing */
 
 static bool is_post_route(const char *url)
 {
-    return strcmp(url, "/v1/apply") == 0 || strcmp(url, "/v1/delete") == 0;
+    return strcmp(url, "/v1/apply") == 0 || strcmp(url, "/v1/delete") == 0 ||
+           kn_dispatcher_admin_path(url);
 }
 
 static enum MHD_Result route_get(kn_admin *ad, struct MHD_Connection *c,
@@ -390,6 +409,8 @@ static enum MHD_Result route_get(kn_admin *ad, struct MHD_Connection *c,
         return do_resources(ad, c, url + 14);
     if (strncmp(url, "/v1/tail/", 9) == 0)
         return do_tail(ad, c, url + 9);
+    if (kn_dispatcher_admin_path(url))
+        return do_dispatch(ad, c, url, "GET");
     if (is_post_route(url))
         return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
                            "method not allowed (use POST)");
@@ -431,6 +452,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (r->too_big)
         return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
                            "request body over 16 MiB");
+    if (kn_dispatcher_admin_path(url))
+        return do_dispatch(ad, c, url, "POST");
     return do_change(ad, c, r, strcmp(url, "/v1/delete") == 0);
 }
 

@@ -155,6 +155,20 @@ struct kn_kind {
 extern const kn_kind *const kn_kinds[];
 extern const kn_kind kn_kind_broker;
 extern const kn_kind kn_kind_configmap;
+extern const kn_kind kn_kind_trigger;
+
+/* Field tables shared by kinds (kinds_broker.c): a Knative Destination
+ * ({ref, uri}) with its cross-field check, and a DeliverySpec. */
+extern const kn_field kn_destination_fields[];
+extern const kn_field kn_delivery_fields[];
+int kn_check_destination(kn_decode_ctx *ctx, const kn_field *f, json_t *v,
+                         const char *path);
+
+/* spec.broker of a Trigger is immutable: KN_INVAL naming the new
+ * document's place and field when `next` moves trigger `prev` to another
+ * broker (kinds_trigger.c). Pure; any thread. */
+int kn_trigger_check_update(const kn_resource *prev, const kn_resource *next,
+                            kn_err *err);
 
 /* Finds a kind by Kind name ("Broker"), plural ("brokers") or singular
  * ("broker"), case-insensitively. NULL if unknown. */
@@ -235,6 +249,14 @@ kn_resource *kn_resource_wrap(const kn_kind *k, json_t *obj,
 /* Current wall-clock time as RFC 3339 UTC with whole seconds
  * ("2024-01-02T03:04:05Z"), as Kubernetes prints timestamps. */
 void kn_timestamp_now(char buf[CE_TIME_MAX]);
+
+/* Adds the ingress extensions to an event that enters a broker (ingress
+ * request or reply): knativebrokerttl absent → default (255), present →
+ * decremented (a non-integer counts as absent); ≤ 0 after that → CE_EINVAL
+ * with err->attr "knativebrokerttl" and nothing changed for the caller to
+ * store. knativearrivaltime = `arrival` (RFC 3339). The event must not be
+ * frozen. Any thread (ingress.c). */
+int kn_event_stamp(ce_event *ev, const char *arrival, ce_err *err);
 
 /* Looks up a string annotation of a resource (NULL if absent). */
 const char *kn_resource_annotation(const kn_resource *r, const char *key);

@@ -253,8 +253,9 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind,
 }
 
 /* knativebrokerttl: absent → default; present → decremented (floor 0;
- * non-integer → default); ≤ 0 → rejected. Arrival time added. */
-static int stamp_event(ce_event *ev, const char *arrival, ce_err *err)
+ * non-integer → default); ≤ 0 → rejected. Arrival time added. Shared with
+ * the dispatcher, which stamps replies the same way. */
+int kn_event_stamp(ce_event *ev, const char *arrival, ce_err *err)
 {
     size_t len = 0;
     int32_t ttl = KN_DEFAULT_BROKER_TTL, v;
@@ -339,7 +340,7 @@ static enum MHD_Result request_events(req *r)
     char arrival[CE_TIME_MAX];
     kn_time_format_ns(kn_now_wall_ns(), arrival);
     for (size_t i = 0; i < n; i++) {
-        if (stamp_event(evs[i], arrival, &cerr) != CE_OK) {
+        if (kn_event_stamp(evs[i], arrival, &cerr) != CE_OK) {
             char field[96];
             if (batch)
                 snprintf(field, sizeof field, "[%zu].%s", i, cerr.attr);

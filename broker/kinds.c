@@ -1,7 +1,8 @@
 /*
  * The kind registry: every resource kind knit knows, as tables. Supported
- * kinds carry their field tables (Broker in kinds_broker.c, ConfigMap
- * here); the other Knative kinds are listed so that applying them says
+ * kinds carry their field tables (Broker in kinds_broker.c, Trigger in
+ * kinds_trigger.c, ConfigMap here); the other Knative kinds are listed so
+ * that applying them says
  * "kind X is not supported yet" instead of "unknown kind". A new kind
  * plugs in by adding its table to kn_kinds[].
  */
@@ -39,8 +40,6 @@ const kn_kind kn_kind_configmap = {
         .supported = false, .fields = &output_only,                         \
     };
 
-KN_UNSUPPORTED_KIND(kind_trigger, "eventing.knative.dev/v1", "Trigger",
-                    "triggers", "trigger")
 KN_UNSUPPORTED_KIND(kind_eventtype, "eventing.knative.dev/v1beta3",
                     "EventType", "eventtypes", "eventtype")
 KN_UNSUPPORTED_KIND(kind_eventpolicy, "eventing.knative.dev/v1alpha1",
@@ -83,7 +82,7 @@ KN_UNSUPPORTED_KIND(kind_route, "serving.knative.dev/v1", "Route", "routes",
 const kn_kind *const kn_kinds[] = {
     &kn_kind_broker,
     &kn_kind_configmap,
-    &kind_trigger,
+    &kn_kind_trigger,
     &kind_eventtype,
     &kind_eventpolicy,
     &kind_channel,

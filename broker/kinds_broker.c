@@ -57,8 +57,8 @@ static bool uri_absolute_http(const char *s)
     return true;
 }
 
-static int check_destination(kn_decode_ctx *ctx, const kn_field *f,
-                             json_t *v, const char *path)
+int kn_check_destination(kn_decode_ctx *ctx, const kn_field *f, json_t *v,
+                         const char *path)
 {
     (void)f;
     json_t *ref = json_object_get(v, "ref");
@@ -82,7 +82,7 @@ static int check_destination(kn_decode_ctx *ctx, const kn_field *f,
     return KN_OK;
 }
 
-static const kn_field destination_fields[] = {
+const kn_field kn_destination_fields[] = {
     {.name = "ref", .type = KN_FT_OBJECT, .children = kref_fields,
      .doc = "reference to an addressable resource"},
     {.name = "uri", .type = KN_FT_STRING, .flags = KN_FF_NONEMPTY,
@@ -98,9 +98,9 @@ static const char *const backoff_policies[] = {"linear", "exponential",
                                                NULL};
 static const char *const formats[] = {"json", "binary", NULL};
 
-static const kn_field delivery_fields[] = {
+const kn_field kn_delivery_fields[] = {
     {.name = "deadLetterSink", .type = KN_FT_OBJECT,
-     .children = destination_fields, .check = check_destination,
+     .children = kn_destination_fields, .check = kn_check_destination,
      .doc = "where events go after the last failed attempt"},
     {.name = "retry", .type = KN_FT_INT, .max = INT32_MAX,
      .doc = "retries after the first attempt"},
@@ -142,7 +142,7 @@ static const kn_field broker_spec_fields[] = {
     {.name = "config", .type = KN_FT_OBJECT, .children = kref_fields,
      .check = check_config_ref,
      .doc = "reference to a ConfigMap with channel settings"},
-    {.name = "delivery", .type = KN_FT_OBJECT, .children = delivery_fields,
+    {.name = "delivery", .type = KN_FT_OBJECT, .children = kn_delivery_fields,
      .doc = "default delivery spec of the broker's triggers"},
     {0},
 };

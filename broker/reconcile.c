@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "broker/broker.h"
+#include "broker/dispatch/dispatch.h"
 
 /* ------------------------------------------------------ chanref */
 
@@ -138,6 +139,7 @@ struct kn_server {
     atomic_bool loaded;
     atomic_bool channels_ok;
     char ingress_url[160];
+    kn_dispatcher *disp;        /* triggers (broker/dispatch/) */
 };
 
 static void graph_free(kn_graph *g)
@@ -459,6 +461,15 @@ static void close_dropped(kn_server *srv)
     }
 }
 
+/* Hands the triggers and the current graph to the dispatcher. Caller holds
+ * srv->mu (the graph pointer only changes under it). */
+static void sync_dispatcher(kn_server *srv, bool final)
+{
+    kn_graph *g = srv->graph;
+    kn_dispatcher_sync(srv->disp, srv->store, g ? g->b : NULL, g ? g->n : 0,
+                       srv->ingress_url, final);
+}
+
 /* One pass: desired brokers in the store → open channels + graph.
  * Caller holds srv->mu. */
 static void reconcile(kn_server *srv)
@@ -474,6 +485,7 @@ static void reconcile(kn_server *srv)
             plan_broker(srv, s, r);
     }
     graph_publish(srv, graph_build(srv, false));
+    sync_dispatcher(srv, false); /* lets go of channels about to close */
     close_dropped(srv);
     bool ok = true;
     for (size_t i = 0; i < srv->nslots;) {
@@ -497,6 +509,7 @@ static void reconcile(kn_server *srv)
     }
     graph_publish(srv, graph_build(srv, true));
     atomic_store(&srv->channels_ok, ok);
+    sync_dispatcher(srv, true);
 }
 
 /* ------------------------------------------------------ lifecycle */
@@ -518,6 +531,8 @@ int kn_server_new(const kn_serve_opts *o, kn_server **out, kn_err *err)
     pthread_rwlock_init(&srv->glock, &ga);
     pthread_rwlockattr_destroy(&ga);
     int rc = kn_store_open(srv->data_dir, &srv->store, err);
+    if (rc == KN_OK)
+        rc = kn_dispatcher_new(srv->data_dir, &srv->disp, err);
     if (rc != KN_OK) {
         kn_server_free(srv);
         return rc;
@@ -611,6 +626,7 @@ void kn_server_resync(kn_server *srv)
 void kn_server_close_channels(kn_server *srv)
 {
     pthread_mutex_lock(&srv->mu);
+    kn_dispatcher_stop(srv->disp); /* commits, then lets go of channels */
     graph_publish(srv, NULL);
     for (size_t i = 0; i < srv->nslots; i++) {
         kn_slot *s = srv->slots[i];
@@ -628,6 +644,7 @@ void kn_server_free(kn_server *srv)
     if (!srv)
         return;
     kn_server_close_channels(srv);
+    kn_dispatcher_free(srv->disp);
     while (srv->nslots)
         slot_remove(srv, srv->nslots - 1);
     free(srv->slots);
@@ -636,6 +653,11 @@ void kn_server_free(kn_server *srv)
     pthread_mutex_destroy(&srv->mu);
     free(srv->data_dir);
     free(srv);
+}
+
+kn_dispatcher *kn_server_dispatcher(kn_server *srv)
+{
+    return srv->disp;
 }
 
 bool kn_server_ready(kn_server *srv)
@@ -724,8 +746,13 @@ static int change(kn_server *srv, const kn_yaml_file *files, size_t n,
         return kn_err_set(err, KN_NOMEM, "out of memory");
     }
     pthread_mutex_lock(&srv->mu);
-    rc = del ? kn_store_delete(srv->store, rs, nr, acts, err)
-             : kn_store_apply(srv->store, rs, nr, acts, err);
+    for (size_t i = 0; !del && rc == KN_OK && i < nr; i++)
+        rc = kn_trigger_check_update(
+            kn_store_find(srv->store, rs[i]->kind, rs[i]->ns, rs[i]->name),
+            rs[i], err);
+    if (rc == KN_OK)
+        rc = del ? kn_store_delete(srv->store, rs, nr, acts, err)
+                 : kn_store_apply(srv->store, rs, nr, acts, err);
     if (rc == KN_OK) {
         log_results(rs, nr, acts);
         reconcile(srv);
@@ -839,7 +866,10 @@ static json_t *resource_json(kn_server *srv, const kn_resource *r)
 {
     json_t *o = json_deep_copy(r->obj);
     if (o)
-        json_object_set_new(o, "status", status_json(srv, r));
+        json_object_set_new(o, "status",
+                            r->kind == &kn_kind_trigger
+                                ? kn_dispatcher_trigger_status(srv->disp, r)
+                                : status_json(srv, r));
     return o;
 }
 
@@ -878,6 +908,8 @@ int kn_server_metrics(kn_server *srv, ce_buf *out)
     }
     pthread_rwlock_unlock(&srv->glock);
     int rc = kn_metrics_render(out, b, n);
+    if (rc == KN_OK)
+        rc = kn_dispatcher_metrics(srv->disp, out);
     for (size_t i = 0; i < n; i++)
         kn_broker_rt_unref(b[i]);
     free(b);

@@ -98,9 +98,9 @@ def test_errors(k):
     st, _ = k.admin_json("GET", "/v1/resources/brokers/default/good")
     eq(st, 404, "atomic: nothing of the file applied")
 
-    st, body = k.apply("apiVersion: eventing.knative.dev/v1\n"
-                       "kind: Trigger\nmetadata:\n  name: t\n", "t.yaml")
-    eq((st, body["error"]), (400, "t.yaml:2: kind Trigger is not supported "
+    st, body = k.apply("apiVersion: flows.knative.dev/v1\n"
+                       "kind: Sequence\nmetadata:\n  name: t\n", "t.yaml")
+    eq((st, body["error"]), (400, "t.yaml:2: kind Sequence is not supported "
                                   "yet"), "unsupported kind")
     st, body = k.apply("a: [", "broken.yaml")
     eq(st, 400, "YAML syntax error")

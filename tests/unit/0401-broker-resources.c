@@ -385,9 +385,9 @@ static void test_spec_errors(void **state)
 static void test_kind_errors(void **state)
 {
     (void)state;
-    expect_error("apiVersion: eventing.knative.dev/v1\nkind: Trigger\n"
+    expect_error("apiVersion: flows.knative.dev/v1\nkind: Sequence\n"
                  "metadata:\n  name: t\n",
-                 "brokers.yaml:2: kind Trigger is not supported yet");
+                 "brokers.yaml:2: kind Sequence is not supported yet");
     expect_error("---\napiVersion: serving.knative.dev/v1\nkind: Service\n"
                  "metadata:\n  name: s\n",
                  "brokers.yaml:3: kind Service is not supported yet");
@@ -395,7 +395,7 @@ static void test_kind_errors(void **state)
                  "brokers.yaml:2: kind PingSource is not supported yet");
     expect_error("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n",
                  "brokers.yaml:2: kind: unknown kind \"Pod\" (knit supports: "
-                 "Broker, ConfigMap)");
+                 "Broker, ConfigMap, Trigger)");
     expect_error("kind: Broker\nmetadata:\n  name: b\n",
                  "brokers.yaml:1: apiVersion: required field is missing "
                  "(Broker is eventing.knative.dev/v1)");
@@ -453,7 +453,9 @@ static void test_kind_lookup(void **state)
     assert_ptr_equal(kn_kind_find("brokers"), &kn_kind_broker);
     assert_ptr_equal(kn_kind_find("Broker"), &kn_kind_broker);
     assert_ptr_equal(kn_kind_find("configmap"), &kn_kind_configmap);
-    const kn_kind *t = kn_kind_find("triggers");
+    assert_ptr_equal(kn_kind_find("triggers"), &kn_kind_trigger);
+    assert_true(kn_kind_trigger.supported);
+    const kn_kind *t = kn_kind_find("sequences");
     assert_non_null(t);
     assert_false(t->supported);
     assert_null(kn_kind_find("pods"));
