@@ -295,5 +295,7 @@ int kn_cli_tail(int argc, char **argv);
 int kn_cli_version(int argc, char **argv);
 int kn_cli_event_display(int argc, char **argv);
 int kn_cli_filter(int argc, char **argv);
+int kn_cli_dlq(int argc, char **argv);
+int kn_cli_replay(int argc, char **argv);
 
 #endif /* KNIT_BROKER_CLI_H */

@@ -29,6 +29,10 @@ static const kn_cli_command commands[] = {
      kn_cli_filter},
     {"event-display", "run a sink that prints the events it receives",
      kn_cli_event_display},
+    {"replay", "re-deliver a trigger's history (replay trigger NS/NAME)",
+     kn_cli_replay},
+    {"dlq", "list, re-deliver or purge a broker's dead letters",
+     kn_cli_dlq},
     {"version", "print the client and daemon versions", kn_cli_version},
 };
 
