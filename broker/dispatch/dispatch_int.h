@@ -182,11 +182,11 @@ struct kn_trig {
 kn_trig *kn_trig_new(kn_dispatcher *d, kn_tcfg *cfg, kn_feed *f,
                      kn_chanref *chan, kn_dlq *dlq, kn_cursor *cur);
 /* Makes t a zombie: no new work, deliveries cancelled, timers dropped,
- * removed from its feed (the caller re-indexes the feed). With
- * close_cursor, the commit point is stored and the cursor closed; else
- * the cursor and its slot are left for the caller (replay). The zombie is
+ * removed from its feed (the caller re-indexes the feed), its cursor
+ * closed (with `commit`, after storing the commit point; a caller that
+ * keeps the cursor sets t->cur and t->slot to NULL first). The zombie is
  * freed once nothing is outstanding. Loop thread. */
-void kn_trig_zombify(kn_trig *t, bool close_cursor);
+void kn_trig_zombify(kn_trig *t, bool commit);
 /* Frees a zombie when nothing is outstanding (returns true if freed). */
 bool kn_trig_reap(kn_trig *t);
 /* Frees a trigger whatever its state (after the loop stopped). */

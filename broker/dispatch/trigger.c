@@ -417,7 +417,7 @@ void kn_trig_cancel_all(kn_trig *t)
     }
 }
 
-void kn_trig_zombify(kn_trig *t, bool close_cursor)
+void kn_trig_zombify(kn_trig *t, bool commit)
 {
     kn_dispatcher *d = t->d;
     kn_trig_cancel_all(t);
@@ -427,8 +427,8 @@ void kn_trig_zombify(kn_trig *t, bool close_cursor)
     if (t->feed)
         kn_feed_remove(t->feed, t);
     t->feed = NULL;
-    if (close_cursor && t->cur) {
-        kn_cslot_remove(d, t->slot, t->pos_known || t->wlen,
+    if (t->cur) {
+        kn_cslot_remove(d, t->slot, commit && (t->pos_known || t->wlen),
                         kn_trig_commit_point(t));
         t->cur->channel->ops->cursor_close(t->cur);
     }

@@ -133,6 +133,7 @@ class PySink:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls
 
             def log_message(self, *a):
                 pass
@@ -157,8 +158,10 @@ class PySink:
                 if rbody:
                     self.wfile.write(rbody)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                      Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 1024  # the dispatcher opens many at once
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d/" % self.port
