@@ -385,10 +385,13 @@ int kn_kafka_status(rd_kafka_resp_err_t e)
 void kn_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
                      const char *buf)
 {
-    kn_log_level lvl = level <= 3   ? KN_LOG_ERROR
-                       : level == 4 ? KN_LOG_WARN
-                       : level <= 6 ? KN_LOG_INFO
-                                    : KN_LOG_DEBUG;
+    /* Connection failures ("FAIL") also reach the error callbacks, which
+     * log them once a second at most. */
+    kn_log_level lvl = strcmp(fac, "FAIL") == 0 ? KN_LOG_DEBUG
+                       : level <= 2             ? KN_LOG_ERROR
+                       : level <= 4             ? KN_LOG_WARN
+                       : level <= 6             ? KN_LOG_INFO
+                                                : KN_LOG_DEBUG;
     KN_LOG(lvl, KN_KAFKA_COMP, "librdkafka %s %s: %s", rd_kafka_name(rk),
            fac, buf);
 }

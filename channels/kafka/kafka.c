@@ -65,15 +65,18 @@ static bool healthy_locked(const kn_kafka *k)
     return k->topic_ready && !k->down && !k->fatal && !k->failing;
 }
 
-/* See kafka_int.h. */
-void kn_kafka_set_health(kn_kafka *k, const char *reason)
+/* Under mu: the most telling reason the channel is unhealthy, or "". */
+static const char *reason_locked(const kn_kafka *k)
 {
-    pthread_mutex_lock(&k->mu);
-    if (reason)
-        snprintf(k->reason, sizeof k->reason, "%s", reason);
-    else
-        k->reason[0] = '\0';
-    pthread_mutex_unlock(&k->mu);
+    if (k->fatal)
+        return k->fatal_reason;
+    if (!k->topic_ready)
+        return k->setup_reason;
+    if (k->down)
+        return k->down_reason;
+    if (k->failing)
+        return k->fail_reason;
+    return "";
 }
 
 /* See kafka_int.h. */
@@ -143,7 +146,8 @@ static void note_delivery_error(kn_kafka *k, rd_kafka_resp_err_t e)
     bool was = k->failing;
     k->failing = true;
     atomic_store(&k->trouble, true);
-    snprintf(k->reason, sizeof k->reason, "deliveries to topic %s fail: %s",
+    snprintf(k->fail_reason, sizeof k->fail_reason,
+             "deliveries to topic %s fail: %s",
              k->set.topic, rd_kafka_err2str(e));
     pthread_mutex_unlock(&k->mu);
     if (!was || kn_kafka_warn_ok(k))
@@ -196,7 +200,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
         rd_kafka_resp_err_t fe = rd_kafka_fatal_error(rk, buf, sizeof buf);
         pthread_mutex_lock(&k->mu);
         k->fatal = true;
-        snprintf(k->reason, sizeof k->reason, "fatal producer error %s: %s",
+        snprintf(k->fatal_reason, sizeof k->fatal_reason,
+                 "fatal producer error %s: %s",
                  rd_kafka_err2name(fe), buf);
         pthread_mutex_unlock(&k->mu);
         KN_ERROR(KN_KAFKA_COMP, "kafka %s: fatal producer error %s: %s; "
@@ -208,8 +213,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
         pthread_mutex_lock(&k->mu);
         k->down = true;
         atomic_store(&k->trouble, true);
-        snprintf(k->reason, sizeof k->reason, "all Kafka brokers are down: "
-                 "%s", reason);
+        snprintf(k->down_reason, sizeof k->down_reason,
+                 "all Kafka brokers are down: %s", reason);
         pthread_cond_broadcast(&k->cv);
         pthread_mutex_unlock(&k->mu);
         KN_WARN(KN_KAFKA_COMP, "kafka %s: all brokers are down (%s); "
@@ -575,11 +580,10 @@ static void *admin_main(void *arg)
                 k->topic_ready = true;
                 k->down = false;
                 atomic_store(&k->trouble, k->failing);
-                k->reason[0] = '\0';
                 KN_INFO(KN_KAFKA_COMP, "kafka %s: topic %s ready", k->label,
                         k->set.topic);
             } else {
-                snprintf(k->reason, sizeof k->reason, "%s", why);
+                snprintf(k->setup_reason, sizeof k->setup_reason, "%s", why);
                 wait_ms(k, 1000);
             }
         } else if (k->down) {
@@ -587,10 +591,10 @@ static void *admin_main(void *arg)
             bool up = probe(k);
             pthread_mutex_lock(&k->mu);
             if (up && k->down) {
+                /* the failures came from the outage */
                 k->down = false;
-                atomic_store(&k->trouble, k->failing);
-                if (!k->failing && !k->fatal)
-                    k->reason[0] = '\0';
+                k->failing = false;
+                atomic_store(&k->trouble, false);
                 KN_INFO(KN_KAFKA_COMP, "kafka %s: the cluster answers "
                         "again", k->label);
             } else if (!up) {
@@ -752,7 +756,7 @@ static int kafka_open(const kn_channel_config *cfg, kn_channel **out,
     if (setup_topic(k, why, sizeof why) == KN_OK) {
         k->topic_ready = true;
     } else {
-        snprintf(k->reason, sizeof k->reason, "%s", why);
+        snprintf(k->setup_reason, sizeof k->setup_reason, "%s", why);
         KN_WARN(KN_KAFKA_COMP, "kafka %s: %s; appends fail until it is "
                 "fixed (retrying)", k->label, why);
     }
@@ -775,7 +779,7 @@ const char *kn_channel_kafka_reason(kn_channel *ch, char *buf, size_t n)
         return buf;
     }
     pthread_mutex_lock(&k->mu);
-    snprintf(buf, n, "%s", healthy_locked(k) ? "" : k->reason);
+    snprintf(buf, n, "%s", reason_locked(k));
     pthread_mutex_unlock(&k->mu);
     return buf;
 }

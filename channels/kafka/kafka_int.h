@@ -58,7 +58,10 @@ typedef struct kn_kafka {
     int admin_api;           /* -1 unknown, 0 no (e.g. librdkafka's mock
                                 cluster), 1 CreateTopics/DeleteGroups ok */
     int32_t nparts;          /* partitions of the topic (0 unknown) */
-    char reason[512];        /* why the channel is unhealthy */
+    char setup_reason[512];  /* why the topic is not ready */
+    char down_reason[256];   /* last "all brokers down" */
+    char fail_reason[256];   /* last failed delivery */
+    char fatal_reason[256];  /* the fatal producer error */
     int64_t last_warn_ns;    /* rate limit of repeated warnings */
 
     atomic_bool trouble;     /* down || failing, read without mu */
@@ -93,9 +96,6 @@ void kn_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
 
 /* ---- kafka.c */
 
-/* Marks the channel unhealthy (reason) or healthy again (NULL). Any
- * thread. */
-void kn_kafka_set_health(kn_kafka *k, const char *reason);
 /* Whether the cluster supports the admin API (waits for the admin
  * thread's first look, bounded). */
 bool kn_kafka_admin_api(kn_kafka *k);
