@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -130,6 +131,8 @@ static NT_UNUSED int nt_spawn(nt_server *s)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        /* a crashed test must not leave its server behind */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         FILE *f = freopen(log, "a", stderr);
         (void)f;
         dup2(2, 1);
