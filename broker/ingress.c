@@ -7,10 +7,11 @@
  * methods, 413 over the broker's size limit (from Content-Length before
  * reading the body), 503 + Retry-After when storage is unavailable.
  *
- * Threads: requests run on MHD pool threads. While an append waits for
- * its group commit the connection is SUSPENDED (no thread blocked); the
- * channel's completion callback, on the channel writer thread, records
- * the outcome and resumes the connection, and the MHD thread answers.
+ * Threads: requests run on the HTTP loop threads (http_loop.c: one MHD
+ * daemon per core). While an append waits for its group commit the
+ * connection is SUSPENDED (no thread blocked); the channel's completion
+ * callback, on the channel writer thread, records the outcome and hands
+ * the connection back to its loop, which resumes it and answers.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -23,12 +24,13 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/http_loop.h"
 
 #define ALLOW_BROKER "POST, OPTIONS"
 
 struct kn_ingress {
     kn_server *srv;
-    struct MHD_Daemon *d;
+    kn_http_loops *loops;
     struct MHD_Response *resp_202;
     atomic_int inflight;   /* POST requests between begin and completed */
     atomic_bool stopping;  /* shutdown: new requests get 503 */
@@ -42,6 +44,7 @@ enum req_state { REQ_READING = 0, REQ_WAITING, REQ_DONE };
 typedef struct req {
     kn_ingress *in;
     struct MHD_Connection *conn;
+    kn_http_waiter waiter;
     kn_broker_rt *rt;
     ce_buf body;
     enum req_state state;
@@ -280,7 +283,7 @@ static void on_appended(void *arg, int status, uint64_t first_offset)
     r->append_status = status;
     kn_metrics_append_latency(r->rt->stats, kn_now_mono_ns() - r->t_append);
     atomic_store(&r->appended, true);
-    MHD_resume_connection(r->conn);
+    kn_http_resume(&r->waiter);
 }
 
 static enum MHD_Result answer_append(req *r)
@@ -359,13 +362,13 @@ static enum MHD_Result request_events(req *r)
     r->nevents = n;
     r->state = REQ_WAITING;
     r->t_append = kn_now_mono_ns();
-    MHD_suspend_connection(r->conn);
+    kn_http_suspend(r->conn, &r->waiter);
     int rc = kn_channel_append(r->rt->chan->ch, evs, n, on_appended, r);
     ce_events_free(evs, n);
     if (rc != KN_OK) {
         r->append_status = rc;
         atomic_store(&r->appended, true);
-        MHD_resume_connection(r->conn);
+        kn_http_resume(&r->waiter);
     }
     return MHD_YES;
 }
@@ -494,40 +497,42 @@ int kn_ingress_start(kn_server *srv, const char *addr, kn_ingress **out,
     in->resp_202 = MHD_create_response_from_buffer(0, empty_body,
                                                    MHD_RESPMEM_PERSISTENT);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    in->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, in,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cores > 0 ? cores : 1),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, in,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192,
-        MHD_OPTION_END);
-    if (!in->d || !in->resp_202) {
-        rc = kn_err_set(err, KN_IO, "cannot listen on %s: %s", addr,
-                        strerror(errno));
+    kn_http_loops_cfg cfg = {
+        .addr = (const struct sockaddr *)&ss,
+        .addr_len = (socklen_t)sslen,
+        .threads = (unsigned)(cores > 0 ? cores : 1),
+        .conn_limit = 8192,
+        .conn_timeout_s = 60,
+        .backlog = 1024,
+        .handler = on_request,
+        .handler_cls = in,
+        .completed = on_completed,
+        .completed_cls = in,
+        .logger = mhd_log,
+        .thread_name = "knit-http",
+    };
+    kn_err lerr = {0};
+    if (!in->resp_202)
+        rc = kn_err_set(&lerr, KN_NOMEM, "out of memory");
+    else
+        rc = kn_http_loops_start(&cfg, &in->loops, port_out, &lerr);
+    if (rc != KN_OK) {
+        rc = kn_err_set(err, rc, "cannot listen on %s: %s", addr, lerr.msg);
         if (in->resp_202)
             MHD_destroy_response(in->resp_202);
         free(in);
         return rc;
     }
-    *port_out = kn_mhd_port(in->d);
     *out = in;
     return KN_OK;
 }
 
 void kn_ingress_quiesce(kn_ingress *in)
 {
-    if (!in || !in->d)
+    if (!in || !in->loops)
         return;
     atomic_store(&in->stopping, true);
-    MHD_socket fd = MHD_quiesce_daemon(in->d);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    kn_http_loops_quiesce(in->loops);
 }
 
 void kn_ingress_drain(kn_ingress *in, int timeout_ms)
@@ -544,7 +549,7 @@ void kn_ingress_stop(kn_ingress *in)
 {
     if (!in)
         return;
-    MHD_stop_daemon(in->d);
+    kn_http_loops_stop(in->loops);
     MHD_destroy_response(in->resp_202);
     free(in);
 }
