@@ -87,7 +87,7 @@ static void replay_run(kn_sink_client *c, void *arg)
     }
     kn_feed *f = t->feed;
     kn_cursor *cur = t->cur;
-    kn_cslot_remove(d, t->slot, false, 0);
+    kn_cslot_remove(d, t->slot, false, NULL, 0);
     t->slot = NULL;
     t->cur = NULL;
     kn_trig_zombify(t, false);

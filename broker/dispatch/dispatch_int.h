@@ -78,29 +78,44 @@ void kn_tcfg_unref(kn_tcfg *c);
 
 /* ------------------------------------------------------- committer */
 
-/* A cursor whose position the committer thread stores. `want` is what
- * the loop asks for; the committer calls cursor_commit off the loop. */
-typedef struct kn_cslot {
-    kn_cursor *cur;
+/* A position to store: every offset of `partition` below `offset` is
+ * done. Single-partition backends use partition 0. */
+typedef struct kn_cpos {
+    int32_t partition;
+    uint64_t offset;
+} kn_cpos;
+
+typedef struct kn_cpart {
+    int32_t partition;
     uint64_t want;
     uint64_t stored;
     bool has_stored;
     bool dirty;
+} kn_cpart;
+
+/* A cursor whose positions the committer thread stores. The loop asks
+ * (kn_cslot_request); the committer calls cursor_commit off the loop. */
+typedef struct kn_cslot {
+    kn_cursor *cur;
+    kn_cpart *parts;
+    size_t nparts, cap;
     bool busy;
     struct kn_cslot *next;
 } kn_cslot;
 
 /* Registers a cursor (any thread). NULL on ENOMEM. */
 kn_cslot *kn_cslot_add(kn_dispatcher *d, kn_cursor *cur);
-/* Asks for `pos` to be stored (loop thread). */
-void kn_cslot_request(kn_dispatcher *d, kn_cslot *s, uint64_t pos);
-/* Waits until the committer is not using the cursor and drops a pending
- * request (before a seek that stores its own position). */
+/* Asks for positions to be stored (loop thread). */
+void kn_cslot_request(kn_dispatcher *d, kn_cslot *s, const kn_cpos *pos,
+                      size_t n);
+/* Waits until the committer is not using the cursor and drops pending
+ * requests and what it knows was stored (before a seek that stores its
+ * own position). */
 void kn_cslot_quiesce(kn_dispatcher *d, kn_cslot *s);
 /* Unregisters and frees the slot; with `commit`, stores `pos` first on
- * the calling thread (when it differs from what is stored). */
+ * the calling thread (the partitions whose stored position differs). */
 void kn_cslot_remove(kn_dispatcher *d, kn_cslot *s, bool commit,
-                     uint64_t pos);
+                     const kn_cpos *pos, size_t n);
 
 /* ------------------------------------------------------- trigger */
 
@@ -122,6 +137,7 @@ enum kn_ephase {
 typedef struct kn_entry {
     ce_event *ev;
     uint64_t offset;
+    int32_t partition;
     int64_t ts_ns;              /* append time (wall clock) */
     uint64_t key;               /* ordered mode: hash of the key */
     int32_t key_next;           /* next window slot of the same key, -1 */
@@ -151,12 +167,18 @@ struct kn_trig {
     kn_cslot *slot;
     kn_sink_watch *watch;       /* cursor fd, in cursor mode */
     int ix;                     /* bit in the feed's index, -1 = none */
+    bool single;                /* one partition, dense offsets (log):
+                                   the feed's ring can serve it */
     bool ring_mode;
     bool pos_known;
     bool zombie;
     bool read_error;
-    uint64_t pos;
+    uint64_t pos;               /* single: next offset to consume */
     int64_t last_ts;
+    /* several partitions or gapped offsets: per partition, the offset
+     * after the highest one consumed */
+    kn_cpos *parts;
+    size_t nparts, pcap;
     /* window: circular, wcap slots (power of two) */
     kn_entry *win;
     uint32_t wcap, whead, wlen;
@@ -193,14 +215,18 @@ bool kn_trig_reap(kn_trig *t);
 void kn_trig_destroy(kn_trig *t);
 /* Fills the window and starts deliveries. Loop thread. */
 void kn_trig_pump(kn_trig *t);
-/* The commit point (see the top of this file). */
+/* The commit point (see the top of this file; single partition). */
 uint64_t kn_trig_commit_point(const kn_trig *t);
+/* The commit points of every partition seen (malloc'd array in *out;
+ * returns the count, 0 when nothing is known). */
+size_t kn_trig_commit_points(const kn_trig *t, kn_cpos **out);
 /* Cancels every delivery and timer (shutdown). Loop thread. */
 void kn_trig_cancel_all(kn_trig *t);
 /* Leaves ring mode for cursor mode (fell behind the ring). */
 void kn_trig_fall_back(kn_trig *t);
 /* Takes a record into the window (the event reference is shared). */
-void kn_trig_admit(kn_trig *t, ce_event *ev, uint64_t offset, int64_t ts);
+void kn_trig_admit(kn_trig *t, ce_event *ev, int32_t partition,
+                   uint64_t offset, int64_t ts);
 /* Window room. */
 static inline uint32_t kn_trig_room(const kn_trig *t)
 {
@@ -233,6 +259,8 @@ typedef struct kn_ringrec {
 
 struct kn_feed {
     kn_dispatcher *d;
+    bool has_ring;              /* false: the backend has partitions or
+                                   gapped offsets; no ring, no cursor */
     char ns[64];
     char name[64];
     kn_chanref *chan;           /* reference */
@@ -257,8 +285,12 @@ struct kn_feed {
     kn_feed *next;
 };
 
+/* cur NULL: a feed without a ring (bookkeeping only). */
 kn_feed *kn_feed_new(kn_dispatcher *d, const char *ns, const char *name,
                      kn_chanref *chan, kn_cursor *cur);
+/* Whether a backend gives one partition with dense offsets (the log and
+ * memory channels), so a broker-level ring can serve its triggers. */
+bool kn_feed_ring_capable(const kn_chanref *chan);
 /* Closes the cursor and frees (no triggers left). Loop thread, or the
  * stopping thread once the loop is gone. */
 void kn_feed_free(kn_feed *f);

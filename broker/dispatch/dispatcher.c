@@ -30,15 +30,44 @@ kn_cslot *kn_cslot_add(kn_dispatcher *d, kn_cursor *cur)
     return s;
 }
 
-void kn_cslot_request(kn_dispatcher *d, kn_cslot *s, uint64_t pos)
+/* The slot's record of a partition (added if new; NULL on ENOMEM).
+ * Under cmu. */
+static kn_cpart *part_get(kn_cslot *s, int32_t partition)
 {
-    pthread_mutex_lock(&d->cmu);
-    if (!(s->dirty ? s->want == pos
-                   : s->has_stored && s->stored == pos && !s->busy)) {
-        s->want = pos;
-        s->dirty = true;
-        pthread_cond_broadcast(&d->ccv);
+    for (size_t i = 0; i < s->nparts; i++)
+        if (s->parts[i].partition == partition)
+            return &s->parts[i];
+    if (s->nparts == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4;
+        kn_cpart *p = realloc(s->parts, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        s->parts = p;
+        s->cap = cap;
     }
+    kn_cpart *p = &s->parts[s->nparts++];
+    memset(p, 0, sizeof *p);
+    p->partition = partition;
+    return p;
+}
+
+void kn_cslot_request(kn_dispatcher *d, kn_cslot *s, const kn_cpos *pos,
+                      size_t n)
+{
+    bool wake = false;
+    pthread_mutex_lock(&d->cmu);
+    for (size_t i = 0; i < n; i++) {
+        kn_cpart *p = part_get(s, pos[i].partition);
+        if (!p)
+            break;
+        if (p->dirty ? p->want == pos[i].offset
+                     : p->has_stored && p->stored == pos[i].offset)
+            continue;
+        p->want = pos[i].offset;
+        p->dirty = wake = true;
+    }
+    if (wake)
+        pthread_cond_broadcast(&d->ccv);
     pthread_mutex_unlock(&d->cmu);
 }
 
@@ -47,21 +76,21 @@ void kn_cslot_quiesce(kn_dispatcher *d, kn_cslot *s)
     pthread_mutex_lock(&d->cmu);
     while (s->busy)
         pthread_cond_wait(&d->ccv, &d->cmu);
-    s->dirty = false;
-    s->has_stored = false; /* the seek stores its own position */
+    s->nparts = 0; /* the seek stores its own positions */
     pthread_mutex_unlock(&d->cmu);
 }
 
-static void commit_now(kn_cursor *cur, uint64_t pos)
+static void commit_now(kn_cursor *cur, int32_t partition, uint64_t pos)
 {
-    int rc = cur->channel->ops->cursor_commit(cur, 0, pos);
+    int rc = cur->channel->ops->cursor_commit(cur, partition, pos);
     if (rc != KN_OK)
-        KN_WARN(KN_DISP, "cannot store a cursor position (%llu): %s",
-                (unsigned long long)pos, kn_status_str(rc));
+        KN_WARN(KN_DISP, "cannot store a cursor position (partition %d, "
+                "offset %llu): %s", (int)partition, (unsigned long long)pos,
+                kn_status_str(rc));
 }
 
 void kn_cslot_remove(kn_dispatcher *d, kn_cslot *s, bool commit,
-                     uint64_t pos)
+                     const kn_cpos *pos, size_t n)
 {
     if (!s)
         return;
@@ -73,43 +102,94 @@ void kn_cslot_remove(kn_dispatcher *d, kn_cslot *s, bool commit,
             *pp = s->next;
             break;
         }
-    bool stale = !s->has_stored || s->stored != pos;
     pthread_mutex_unlock(&d->cmu);
-    if (commit && stale)
-        commit_now(s->cur, pos);
+    for (size_t i = 0; commit && i < n; i++) {
+        bool stale = true;
+        for (size_t j = 0; j < s->nparts; j++)
+            if (s->parts[j].partition == pos[i].partition)
+                stale = !s->parts[j].has_stored ||
+                        s->parts[j].stored != pos[i].offset;
+        if (stale)
+            commit_now(s->cur, pos[i].partition, pos[i].offset);
+    }
+    free(s->parts);
     free(s);
+}
+
+static kn_cslot *dirty_slot(kn_dispatcher *d)
+{
+    for (kn_cslot *s = d->slots; s; s = s->next) {
+        if (s->busy)
+            continue;
+        for (size_t i = 0; i < s->nparts; i++)
+            if (s->parts[i].dirty)
+                return s;
+    }
+    return NULL;
 }
 
 static void *committer_main(void *arg)
 {
     kn_dispatcher *d = arg;
+    kn_cpos *todo = NULL;
+    size_t cap = 0;
     pthread_mutex_lock(&d->cmu);
     while (!d->cquit) {
-        kn_cslot *s = d->slots;
-        while (s && !(s->dirty && !s->busy))
-            s = s->next;
+        kn_cslot *s = dirty_slot(d);
         if (!s) {
             pthread_cond_wait(&d->ccv, &d->cmu);
             continue;
         }
+        if (cap < s->nparts) {
+            kn_cpos *t = realloc(todo, s->nparts * sizeof *t);
+            if (!t) {
+                pthread_mutex_unlock(&d->cmu);
+                struct timespec ts = {0, 10 * 1000000L};
+                nanosleep(&ts, NULL);
+                pthread_mutex_lock(&d->cmu);
+                continue;
+            }
+            todo = t;
+            cap = s->nparts;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < s->nparts; i++)
+            if (s->parts[i].dirty) {
+                s->parts[i].dirty = false;
+                todo[n++] = (kn_cpos){s->parts[i].partition,
+                                      s->parts[i].want};
+            }
         s->busy = true;
-        s->dirty = false;
-        uint64_t pos = s->want;
         kn_cursor *cur = s->cur;
         pthread_mutex_unlock(&d->cmu);
-        int rc = cur->channel->ops->cursor_commit(cur, 0, pos);
+        int rc[64];
+        for (size_t i = 0; i < n; i++) {
+            int r = cur->channel->ops->cursor_commit(cur, todo[i].partition,
+                                                     todo[i].offset);
+            if (i < 64)
+                rc[i] = r;
+            if (r != KN_OK)
+                KN_WARN(KN_DISP, "cannot store a cursor position "
+                        "(partition %d, offset %llu): %s",
+                        (int)todo[i].partition,
+                        (unsigned long long)todo[i].offset,
+                        kn_status_str(r));
+        }
         pthread_mutex_lock(&d->cmu);
         s->busy = false;
-        if (rc == KN_OK) {
-            s->stored = pos;
-            s->has_stored = true;
-        } else {
-            KN_WARN(KN_DISP, "cannot store a cursor position (%llu): %s",
-                    (unsigned long long)pos, kn_status_str(rc));
+        for (size_t i = 0; i < n && i < 64; i++) {
+            if (rc[i] != KN_OK)
+                continue;
+            for (size_t j = 0; j < s->nparts; j++)
+                if (s->parts[j].partition == todo[i].partition) {
+                    s->parts[j].stored = todo[i].offset;
+                    s->parts[j].has_stored = true;
+                }
         }
         pthread_cond_broadcast(&d->ccv);
     }
     pthread_mutex_unlock(&d->cmu);
+    free(todo);
     return NULL;
 }
 
@@ -187,11 +267,17 @@ static void tick(kn_sink_client *c, void *arg);
 
 static void tick_trigger(kn_trig *t, int64_t now_wall)
 {
-    uint64_t cp = kn_trig_commit_point(t);
-    if (t->pos_known || t->wlen)
-        kn_cslot_request(t->d, t->slot, cp);
-    uint64_t head = t->feed ? t->feed->head : cp;
-    uint64_t lag = head > cp ? head - cp : 0;
+    kn_cpos *pos = NULL;
+    size_t n = kn_trig_commit_points(t, &pos);
+    if (n)
+        kn_cslot_request(t->d, t->slot, pos, n);
+    free(pos);
+    uint64_t lag = t->wlen;
+    if (t->single) {
+        uint64_t cp = kn_trig_commit_point(t);
+        uint64_t head = t->feed ? t->feed->head : cp;
+        lag = head > cp ? head - cp : 0;
+    }
     int64_t oldest = t->wlen ? t->win[t->whead].ts_ns : 0;
     if (!oldest && lag)
         oldest = t->last_ts;
@@ -215,8 +301,10 @@ static void tick(kn_sink_client *c, void *arg)
         memset(&st, 0, sizeof st);
         f->chan->ch->ops->stats(f->chan->ch, &st);
         f->head = st.head_offset;
-        if (f->known)
-            kn_cslot_request(d, f->slot, f->lo);
+        if (f->has_ring && f->known) {
+            kn_cpos lo = {0, f->lo};
+            kn_cslot_request(d, f->slot, &lo, 1);
+        }
     }
     for (kn_trig *t = d->trigs; t; t = t->next)
         tick_trigger(t, now_wall);

@@ -82,7 +82,13 @@ static void push_record(kn_feed *f, const kn_record *r)
 
 bool kn_feed_covers(const kn_feed *f, uint64_t pos)
 {
-    return f->known && !f->broken && pos >= f->lo;
+    return f->has_ring && f->known && !f->broken && pos >= f->lo;
+}
+
+bool kn_feed_ring_capable(const kn_chanref *chan)
+{
+    return strcmp(chan->backend, "log") == 0 ||
+           strcmp(chan->backend, "memory") == 0;
 }
 
 /* Triggers in ring mode whose position fell below the ring. */
@@ -151,20 +157,21 @@ kn_feed *kn_feed_new(kn_dispatcher *d, const char *ns, const char *name,
     f->d = d;
     snprintf(f->ns, sizeof f->ns, "%s", ns);
     snprintf(f->name, sizeof f->name, "%s", name);
-    f->rcap = KN_RING_MAX;
+    f->has_ring = cur != NULL;
+    f->rcap = f->has_ring ? KN_RING_MAX : 1;
     f->words = 1;
     f->ring = calloc(f->rcap, sizeof *f->ring);
     f->bits = calloc((size_t)f->rcap * f->words, sizeof *f->bits);
-    f->slot = kn_cslot_add(d, cur);
+    f->slot = cur ? kn_cslot_add(d, cur) : NULL;
     kn_err err = {0};
-    if (f->ring && f->bits && f->slot)
+    if (f->has_ring && f->ring && f->bits && f->slot)
         f->watch = kn_sink_watch_fd(d->client,
                                     chan->ch->ops->cursor_fd(cur), EPOLLIN,
                                     on_feed_fd, f, &err);
-    if (!f->watch) {
+    if (cur ? !f->watch : !f->ring || !f->bits) {
         KN_ERROR(KN_DISP, "broker %s/%s: cannot start the feed: %s", ns,
                  name, err.msg[0] ? err.msg : "out of memory");
-        kn_cslot_remove(d, f->slot, false, 0);
+        kn_cslot_remove(d, f->slot, false, NULL, 0);
         free(f->ring);
         free(f->bits);
         free(f);
@@ -183,15 +190,17 @@ void kn_feed_free(kn_feed *f)
         kn_sink_unwatch(f->watch);
     if (f->io_timer && !f->d->stopping)
         kn_sink_timer_cancel(f->io_timer);
-    kn_cslot_remove(f->d, f->slot, false, 0);
+    kn_cslot_remove(f->d, f->slot, false, NULL, 0);
     while (f->rlen)
         drop_oldest(f);
     kn_filter_index_free(f->ix);
     free(f->ixf);
     free(f->ixt);
     const kn_channel_ops *ops = f->chan->ch->ops;
-    ops->cursor_close(f->cur);
-    ops->cursor_delete(f->chan->ch, KN_FEED_GROUP);
+    if (f->cur) {
+        ops->cursor_close(f->cur);
+        ops->cursor_delete(f->chan->ch, KN_FEED_GROUP);
+    }
     kn_chanref_unref(f->chan);
     free(f->ring);
     free(f->bits);
@@ -218,6 +227,8 @@ void kn_feed_remove(kn_feed *f, kn_trig *t)
 
 void kn_feed_reindex(kn_feed *f)
 {
+    if (!f->has_ring)
+        return; /* no ring to serve: every trigger reads alone */
     size_t n = 0;
     for (kn_trig *t = f->trigs; t; t = t->fnext)
         n++;
@@ -294,7 +305,7 @@ bool kn_feed_take(kn_feed *f, kn_trig *t)
         kn_ringrec *r = rec_at(f, i);
         if (bits_at(f, i)[word] & bit) {
             atomic_fetch_add(&t->stats->matched, 1);
-            kn_trig_admit(t, r->ev, r->offset, r->ts_ns);
+            kn_trig_admit(t, r->ev, 0, r->offset, r->ts_ns);
         } else {
             atomic_fetch_add(&t->stats->filtered, 1);
         }

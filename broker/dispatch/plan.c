@@ -381,13 +381,16 @@ static int ensure_feed(sync_ctx *sc, plan_msg *m, kn_broker_rt *b,
         return KN_OK;
     }
     kn_cursor *cur = NULL;
-    int rc = open_cursor(b->chan, KN_FEED_GROUP, &end, &cur, err);
+    int rc = kn_feed_ring_capable(b->chan)
+                 ? open_cursor(b->chan, KN_FEED_GROUP, &end, &cur, err)
+                 : KN_OK; /* partitions or gaps: triggers read alone */
     if (rc != KN_OK)
         return rc;
     if (!rf) {
         kn_rfeed **grown = realloc(d->rf, (d->nrf + 1) * sizeof *grown);
         if (!grown || !(rf = calloc(1, sizeof *rf))) {
-            b->chan->ch->ops->cursor_close(cur);
+            if (cur)
+                b->chan->ch->ops->cursor_close(cur);
             return kn_err_set(err, KN_NOMEM, "out of memory");
         }
         d->rf = grown;
@@ -396,7 +399,8 @@ static int ensure_feed(sync_ctx *sc, plan_msg *m, kn_broker_rt *b,
         snprintf(rf->name, sizeof rf->name, "%s", b->name);
     }
     if (GROW(m->feeds, m->nfeeds, m->capfeeds) != 0) {
-        b->chan->ch->ops->cursor_close(cur);
+        if (cur)
+            b->chan->ch->ops->cursor_close(cur);
         return kn_err_set(err, KN_NOMEM, "out of memory");
     }
     kn_chanref_unref(rf->chan);

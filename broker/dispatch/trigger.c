@@ -94,12 +94,14 @@ static kn_entry *ready_pop(kn_trig *t)
     return e;
 }
 
-void kn_trig_admit(kn_trig *t, ce_event *ev, uint64_t offset, int64_t ts)
+void kn_trig_admit(kn_trig *t, ce_event *ev, int32_t partition,
+                   uint64_t offset, int64_t ts)
 {
     uint32_t idx = (t->whead + t->wlen) & (t->wcap - 1);
     kn_entry *e = &t->win[idx];
     memset(e, 0, sizeof *e);
     e->ev = ce_event_ref(ev);
+    e->partition = partition;
     e->offset = offset;
     e->ts_ns = ts;
     e->key_next = -1;
@@ -153,6 +155,65 @@ void kn_entry_done(kn_entry *e)
 uint64_t kn_trig_commit_point(const kn_trig *t)
 {
     return t->wlen ? t->win[t->whead].offset : t->pos;
+}
+
+size_t kn_trig_commit_points(const kn_trig *t, kn_cpos **out)
+{
+    *out = NULL;
+    if (t->single) {
+        if (!t->pos_known && !t->wlen)
+            return 0;
+        if (!(*out = malloc(sizeof **out)))
+            return 0;
+        (*out)->partition = 0;
+        (*out)->offset = kn_trig_commit_point(t);
+        return 1;
+    }
+    if (!t->nparts || !(*out = malloc(t->nparts * sizeof **out)))
+        return 0;
+    kn_cpos *p = *out;
+    memcpy(p, t->parts, t->nparts * sizeof *p);
+    for (uint32_t i = 0; i < t->wlen; i++) {
+        const kn_entry *e = &t->win[(t->whead + i) & (t->wcap - 1)];
+        if (e->state == KN_E_DONE)
+            continue;
+        for (size_t j = 0; j < t->nparts; j++)
+            if (p[j].partition == e->partition && e->offset < p[j].offset)
+                p[j].offset = e->offset;
+    }
+    return t->nparts;
+}
+
+/* Several partitions: remembers the offset after one consumed. */
+static void part_seen(kn_trig *t, int32_t partition, uint64_t next)
+{
+    for (size_t i = 0; i < t->nparts; i++)
+        if (t->parts[i].partition == partition) {
+            if (next > t->parts[i].offset)
+                t->parts[i].offset = next;
+            return;
+        }
+    if (t->nparts == t->pcap) {
+        size_t cap = t->pcap ? t->pcap * 2 : 4;
+        kn_cpos *p = realloc(t->parts, cap * sizeof *p);
+        if (!p)
+            return; /* not committed: redelivered after a restart */
+        t->parts = p;
+        t->pcap = cap;
+    }
+    t->parts[t->nparts++] = (kn_cpos){partition, next};
+}
+
+/* Stores the commit points now on this thread and closes the cursor. */
+static void close_cursor(kn_trig *t, bool commit)
+{
+    kn_cpos *pos = NULL;
+    size_t n = commit ? kn_trig_commit_points(t, &pos) : 0;
+    kn_cslot_remove(t->d, t->slot, commit, pos, n);
+    free(pos);
+    t->cur->channel->ops->cursor_close(t->cur);
+    t->slot = NULL;
+    t->cur = NULL;
 }
 
 /* ------------------------------------------------------- reading */
@@ -240,16 +301,20 @@ static void cursor_fill(kn_trig *t)
         }
         for (int i = 0; i < n; i++) {
             kn_record *r = &recs[i];
-            if (t->pos_known && r->offset < t->pos) {
-                ce_event_unref(r->event);
+            if (t->single && t->pos_known && r->offset < t->pos) {
+                ce_event_unref(r->event); /* read again after a seek */
                 continue;
             }
-            t->pos = r->offset + 1;
+            if (t->single)
+                t->pos = r->offset + 1;
+            else
+                part_seen(t, r->partition, r->offset + 1);
             t->pos_known = true;
             t->last_ts = r->timestamp_ns;
             if (kn_filter_match(t->cfg->filter, r->event, NULL)) {
                 atomic_fetch_add(&t->stats->matched, 1);
-                kn_trig_admit(t, r->event, r->offset, r->timestamp_ns);
+                kn_trig_admit(t, r->event, r->partition, r->offset,
+                              r->timestamp_ns);
             } else {
                 atomic_fetch_add(&t->stats->filtered, 1);
             }
@@ -361,7 +426,7 @@ kn_trig *kn_trig_new(kn_dispatcher *d, kn_tcfg *cfg, kn_feed *f,
     t->keys = t->kcap ? malloc(t->kcap * sizeof *t->keys) : NULL;
     t->slot = kn_cslot_add(d, cur);
     if (!t->win || !t->ready || (t->kcap && !t->keys) || !t->slot) {
-        kn_cslot_remove(d, t->slot, false, 0);
+        kn_cslot_remove(d, t->slot, false, NULL, 0);
         free(t->win);
         free(t->ready);
         free(t->keys);
@@ -375,6 +440,7 @@ kn_trig *kn_trig_new(kn_dispatcher *d, kn_tcfg *cfg, kn_feed *f,
     t->dlq = kn_dlq_ref(dlq);
     t->cur = cur;
     t->ix = -1;
+    t->single = f->has_ring;
     t->stats = kn_tstats_get(d, cfg->ns, cfg->name, cfg->broker);
     if (t->stats)
         atomic_store(&t->stats->active, true);
@@ -427,13 +493,8 @@ void kn_trig_zombify(kn_trig *t, bool commit)
     if (t->feed)
         kn_feed_remove(t->feed, t);
     t->feed = NULL;
-    if (t->cur) {
-        kn_cslot_remove(d, t->slot, commit && (t->pos_known || t->wlen),
-                        kn_trig_commit_point(t));
-        t->cur->channel->ops->cursor_close(t->cur);
-    }
-    t->slot = NULL;
-    t->cur = NULL;
+    if (t->cur)
+        close_cursor(t, commit);
     for (kn_trig **pp = &d->trigs; *pp; pp = &(*pp)->next)
         if (*pp == t) {
             *pp = t->next;
@@ -445,11 +506,8 @@ void kn_trig_zombify(kn_trig *t, bool commit)
 
 void kn_trig_destroy(kn_trig *t)
 {
-    if (t->cur) {
-        kn_cslot_remove(t->d, t->slot, t->pos_known || t->wlen,
-                        kn_trig_commit_point(t));
-        t->cur->channel->ops->cursor_close(t->cur);
-    }
+    if (t->cur)
+        close_cursor(t, true);
     for (uint32_t i = 0; i < t->wlen; i++) {
         kn_entry *e = &t->win[(t->whead + i) & (t->wcap - 1)];
         ce_event_unref(e->ev);
@@ -463,6 +521,7 @@ void kn_trig_destroy(kn_trig *t)
     free(t->win);
     free(t->ready);
     free(t->keys);
+    free(t->parts);
     free(t);
 }
 
