@@ -158,6 +158,7 @@ static const char *const broker_classes[] = {
     "MTChannelBasedBroker", "Log", "Kafka", "NatsJetStreamBroker", NULL};
 static const char *const durabilities[] = {"fsync", "write", NULL};
 static const char *const decodings[] = {"strict", "lenient", NULL};
+static const char *const recoveries[] = {"strict", "truncate", NULL};
 
 static const kn_annotation broker_annotations[] = {
     {"eventing.knative.dev/broker.class", KN_FT_ENUM, broker_classes,
@@ -175,6 +176,12 @@ static const kn_annotation broker_annotations[] = {
     {"knit.dev/retention", KN_FT_DURATION, NULL,
      "delete segments older than this (ISO-8601)"},
     {"knit.dev/segment-bytes", KN_FT_INT, NULL, "segment roll size"},
+    {"knit.dev/retention-max-bytes", KN_FT_INT, NULL,
+     "hard size limit: deletes even what a trigger has not passed "
+     "(counted and logged)"},
+    {"knit.dev/recovery", KN_FT_ENUM, recoveries,
+     "strict (default) or truncate: what opening the log does with a "
+     "corrupt record that has intact records after it"},
     {"knit.dev/header-decoding", KN_FT_ENUM, decodings,
      "strict (default) or lenient percent-decoding of ce- headers"},
     {0},
@@ -236,8 +243,15 @@ static int plan_log_key(kn_broker_plan *p, const char *key, const char *val,
                              "%s: \"%s\" is not one of: fsync, write", src,
                              val);
         json_object_set_new(p->settings, "durability", json_string(val));
+    } else if (strcmp(key, "recovery") == 0) {
+        if (strcmp(val, "strict") && strcmp(val, "truncate"))
+            return plan_fail(p, "InvalidConfig",
+                             "%s: \"%s\" is not one of: strict, truncate", src,
+                             val);
+        json_object_set_new(p->settings, "recovery", json_string(val));
     } else if (strcmp(key, "segment-bytes") == 0 ||
                strcmp(key, "retention-bytes") == 0 ||
+               strcmp(key, "retention-max-bytes") == 0 ||
                strcmp(key, "max-event-size") == 0) {
         if (kn_parse_size(val, &n) != KN_OK)
             return plan_fail(p, "InvalidConfig",
@@ -245,6 +259,8 @@ static int plan_log_key(kn_broker_plan *p, const char *key, const char *val,
                              val);
         if (strcmp(key, "max-event-size") == 0)
             p->max_event_size = n;
+        else if (strcmp(key, "retention-max-bytes") == 0)
+            set_u64(p->settings, "retention.max.bytes", n);
         else
             set_u64(p->settings,
                     key[0] == 's' ? "segment.bytes" : "retention.bytes", n);
@@ -265,7 +281,8 @@ static int plan_log_key(kn_broker_plan *p, const char *key, const char *val,
         return plan_fail(p, "InvalidConfig",
                          "%s: unknown setting (known: durability, "
                          "segment-bytes, retention-bytes, retention, "
-                         "max-event-size, header-decoding)", src);
+                         "retention-max-bytes, recovery, max-event-size, "
+                         "header-decoding)", src);
     }
     return KN_OK;
 }

@@ -33,6 +33,8 @@ static const char full_broker[] =
     "    knit.dev/retention-bytes: 1Gi\n"
     "    knit.dev/retention: P7D\n"
     "    knit.dev/segment-bytes: 64Mi\n"
+    "    knit.dev/retention-max-bytes: 2Gi\n"
+    "    knit.dev/recovery: truncate\n"
     "    knit.dev/header-decoding: lenient\n"
     "    example.com/owner: someone\n"
     "spec:\n"
@@ -114,7 +116,7 @@ static void test_full_broker(void **state)
     assert_string_equal(rs[0]->name, "demo");
     assert_string_equal(rs[0]->where, "brokers.yaml:2");
     assert_ptr_equal(rs[1]->kind, &kn_kind_configmap);
-    assert_string_equal(rs[1]->where, "brokers.yaml:37");
+    assert_string_equal(rs[1]->where, "brokers.yaml:39");
     /* status (output-only) is dropped; the rest is kept */
     assert_null(json_object_get(rs[0]->obj, "status"));
     json_t *d = json_object_get(json_object_get(rs[0]->obj, "spec"),
@@ -142,6 +144,11 @@ static void test_full_broker(void **state)
         "1073741824");
     assert_string_equal(
         json_string_value(json_object_get(s, "retention.ms")), "604800000");
+    assert_string_equal(
+        json_string_value(json_object_get(s, "retention.max.bytes")),
+        "2147483648");
+    assert_string_equal(json_string_value(json_object_get(s, "recovery")),
+                        "truncate");
     kn_broker_plan_free(&p);
     char ns[64], name[64];
     assert_true(kn_broker_config_ref(rs[0], ns, sizeof ns, name,
