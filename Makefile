@@ -35,7 +35,11 @@ fuzz: deps
 	@cmake --build build-fuzz -j $(JOBS)
 	@scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
+# The quick start: the event display (the quick-start trigger's subscriber)
+# in the background, knit serve in the foreground; Ctrl-C stops both.
 run: build
+	@./$(BUILD)/knit event-display --listen 127.0.0.1:8081 & disp=$$!; \
+	trap 'kill $$disp 2>/dev/null' EXIT INT TERM; \
 	./$(BUILD)/knit serve --config examples/quickstart
 
 bench: 
