@@ -315,7 +315,8 @@ static void store_reply(kn_entry *e, ce_event *reply,
                 "(offset %llu) is dead-lettered", t->cfg->key, cerr.msg,
                 (unsigned long long)e->offset);
         ce_event_unref(reply);
-        kn_outcome_dead_letter(e, "ttl", 0, cerr.msg, NULL, 0);
+        /* 400: what the ingress answers for an exhausted TTL */
+        kn_outcome_dead_letter(e, "ttl", 400, cerr.msg, NULL, 0);
         return;
     }
     if (rc != CE_OK) {
