@@ -138,7 +138,7 @@ static int parse_kafka_prop(kn_kafka_settings *s, const char *key,
             return bad(err, key, "cannot be set: %s", g_forbidden[i].why);
     if (strcmp(bare, "message.timeout.ms") == 0 ||
         strcmp(bare, "delivery.timeout.ms") == 0) {
-        int ms;
+        int ms = 0; /* set by parse_int; gcc -O2 cannot tell */
         if (parse_int(key, val, 1, 900000000, &ms, err) != KN_OK)
             return KN_INVAL;
         s->message_timeout_ms = ms;
