@@ -164,7 +164,9 @@ static void set_cond(kn_rcond *c, const char *status, const char *reason,
         kn_timestamp_now(c->ltt);
     snprintf(c->status, sizeof c->status, "%s", status);
     snprintf(c->reason, sizeof c->reason, "%s", reason);
-    snprintf(c->message, sizeof c->message, "%s", msg);
+    /* a long message is cut to the slot (precision keeps gcc -O2 quiet) */
+    snprintf(c->message, sizeof c->message, "%.*s",
+             (int)sizeof c->message - 1, msg);
 }
 
 static void set_str(char **slot, const char *v)
