@@ -22,69 +22,118 @@ static const char *const g_core[] = {
 };
 #define N_CORE (sizeof g_core / sizeof g_core[0])
 
+/* Index of a core attribute name in g_core, else -1. Keyed on the first
+ * letter so an event costs one string compare per attribute. */
 static int core_id(const char *name)
 {
-    for (size_t i = 0; i < N_CORE; i++)
-        if (strcmp(g_core[i], name) == 0)
-            return (int)i;
-    return -1;
+    int id;
+    switch (name[0]) {
+    case 'd':
+        id = name[1] == 'a' && name[2] == 't' && name[3] == 'a' &&
+                     name[4] == 'c' ? 4 : 5;
+        break;
+    case 'i':
+        id = 1;
+        break;
+    case 's':
+        id = name[1] == 'p' ? 0 : name[1] == 'o' ? 2 : 6;
+        break;
+    case 't':
+        id = name[1] == 'y' ? 3 : 7;
+        break;
+    default:
+        return -1;
+    }
+    return strcmp(g_core[id], name) == 0 ? id : -1;
 }
 
-static int put_varint(ce_buf *out, uint64_t v)
+static size_t varint_len(uint64_t v)
 {
-    unsigned char tmp[10];
-    size_t n = 0;
+    size_t n = 1;
+    while (v >>= 7)
+        n++;
+    return n;
+}
+
+static unsigned char *put_varint(unsigned char *p, uint64_t v)
+{
     do {
         unsigned char b = v & 0x7f;
         v >>= 7;
-        tmp[n++] = (unsigned char)(b | (v ? 0x80 : 0));
+        *p++ = (unsigned char)(b | (v ? 0x80 : 0));
     } while (v);
-    return ce_buf_append(out, tmp, n);
+    return p;
 }
 
-static int put_bytes(ce_buf *out, const void *p, size_t n)
+static unsigned char *put_bytes(unsigned char *p, const void *b, size_t n)
 {
-    if (put_varint(out, n) != CE_OK)
-        return CE_ENOMEM;
-    return n ? ce_buf_append(out, p, n) : CE_OK;
+    p = put_varint(p, n);
+    if (n)
+        memcpy(p, b, n);
+    return p + n;
+}
+
+/* Size of the payload form of ev, or 0 on an internal error. */
+size_t kn_logcodec_size(const ce_event *ev)
+{
+    size_t count = ce_event_attr_count(ev);
+    size_t need = 2 + varint_len(count);
+    for (size_t i = 0; i < count; i++) {
+        ce_attr a;
+        if (!ce_event_attr_at(ev, i, &a))
+            return 0;
+        if (a.extension || core_id(a.name) < 0) {
+            size_t nl = strlen(a.name);
+            need += 1 + varint_len(nl) + nl;
+        } else {
+            need += 2;
+        }
+        need += varint_len(a.len) + a.len;
+    }
+    if (ce_event_has_data(ev)) {
+        size_t dlen = 0;
+        ce_event_data(ev, &dlen);
+        need += varint_len(dlen) + dlen;
+    }
+    return need;
 }
 
 int kn_logcodec_encode(const ce_event *ev, ce_buf *out)
 {
     size_t count = ce_event_attr_count(ev);
-    size_t dlen = 0;
+    size_t dlen = 0, need = kn_logcodec_size(ev);
     const void *data = NULL;
     bool has_data = ce_event_has_data(ev);
-    unsigned char head[2] = {KN_LOGCODEC_VERSION,
-                             has_data ? FLAG_HAS_DATA : 0};
 
+    if (need == 0)
+        return KN_INTERNAL;
+    if (ce_buf_reserve(out, need) != CE_OK)
+        return KN_NOMEM;
     if (has_data)
         data = ce_event_data(ev, &dlen);
-    if (ce_buf_append(out, head, 2) != CE_OK || put_varint(out, count))
-        return KN_NOMEM;
+    unsigned char *p = (unsigned char *)out->data + out->len;
+    *p++ = KN_LOGCODEC_VERSION;
+    *p++ = has_data ? FLAG_HAS_DATA : 0;
+    p = put_varint(p, count);
     for (size_t i = 0; i < count; i++) {
         ce_attr a;
         if (!ce_event_attr_at(ev, i, &a))
             return KN_INTERNAL;
         int id = a.extension ? -1 : core_id(a.name);
         unsigned char tag = (unsigned char)(a.type & TAG_TYPE_MASK);
-        int rc;
         if (id >= 0) {
-            unsigned char t2[2] = {(unsigned char)(tag | TAG_CORE),
-                                   (unsigned char)id};
-            rc = ce_buf_append(out, t2, 2);
+            *p++ = (unsigned char)(tag | TAG_CORE);
+            *p++ = (unsigned char)id;
         } else {
-            rc = ce_buf_append(out, &tag, 1);
-            if (rc == CE_OK)
-                rc = put_bytes(out, a.name, strlen(a.name));
+            *p++ = tag;
+            p = put_bytes(p, a.name, strlen(a.name));
         }
-        if (rc == CE_OK)
-            rc = put_bytes(out, a.value, a.len);
-        if (rc != CE_OK)
-            return KN_NOMEM;
+        p = put_bytes(p, a.value, a.len);
     }
-    if (has_data && put_bytes(out, data, dlen) != CE_OK)
-        return KN_NOMEM;
+    if (has_data)
+        p = put_bytes(p, data, dlen);
+    out->len += need;
+    out->data[out->len] = '\0';
     return KN_OK;
 }
 

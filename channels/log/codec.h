@@ -15,9 +15,12 @@
 
 #define KN_LOGCODEC_VERSION 1
 
-/* Appends the payload form of ev to out. Returns KN_OK or KN_NOMEM. Reads
- * ev only (any thread holding a reference may call it). */
+/* Appends the payload form of ev to out (one reservation, no regrowth).
+ * Returns KN_OK or KN_NOMEM. Reads ev only (any thread holding a
+ * reference may call it). */
 int kn_logcodec_encode(const ce_event *ev, ce_buf *out);
+/* Bytes kn_logcodec_encode appends for ev (0 on an internal error). */
+size_t kn_logcodec_size(const ce_event *ev);
 
 /* Decodes one payload into a new frozen event (*out, refcount 1). Returns
  * KN_OK, KN_NOMEM, or KN_CORRUPT with a reason naming the byte position

@@ -47,6 +47,13 @@ static void pending_free(kn_pending *p)
 static int encode_all(kn_pending *p, ce_event *const *evs, size_t n)
 {
     static const unsigned char zero[KN_REC_HDR];
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) /* one allocation for the whole call */
+        if (evs[i] && total < KN_LOG_BATCH_MAX)
+            total += KN_REC_HDR + kn_logcodec_size(evs[i]);
+    if (ce_buf_reserve(&p->buf, total < KN_LOG_BATCH_MAX
+                                    ? total : KN_LOG_BATCH_MAX) != CE_OK)
+        return KN_NOMEM;
     for (size_t i = 0; i < n; i++) {
         size_t at = p->buf.len;
         if (!evs[i])
