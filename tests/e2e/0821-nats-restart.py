@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from backends_e2e import (NatsServer, Poster, apply_ok,  # noqa: E402
+                          read_back,
                           nats_broker_yaml, skip, wait_condition)
 from broker_e2e import Knit, TempDir, check, eq, run  # noqa: E402
 
@@ -75,8 +76,7 @@ def main():
               "the outage is logged")
         check("Ready False -> True" in log, "the recovery is logged")
         acked = poster.acked
-        events = k.tail("default", "demo", idle=1.5, timeout=60)
-        ids = [e["id"] for e in events]
+        ids = read_back(k.admin, "default", "demo", acked)
         seen = set(ids)
         lost = sorted(acked - seen)
         dups = len(ids) - len(seen)

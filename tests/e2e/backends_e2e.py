@@ -316,6 +316,93 @@ def kafka_mock_binary():
     return None
 
 
+class KafkaMock:
+    """librdkafka's mock cluster through the kafka-mock tool of the build
+    (tests/integration/tools/kafka_mock.c): `bootstrap` is its address;
+    command() sends an error-injection command on its stdin."""
+
+    def __init__(self, brokers=3):
+        self.bin = kafka_mock_binary()
+        if not self.bin:
+            skip("the kafka-mock tool is not built (KNIT_BUILD_DIR/tests/"
+                 "kafka-mock, target kafka_mock); the Kafka system tests "
+                 "need it")
+        self.brokers = brokers
+        self.proc = None
+        self.bootstrap = None
+        self.lock = threading.Lock()
+
+    def start(self):
+        self.proc = subprocess.Popen([self.bin, "--brokers",
+                                      str(self.brokers)],
+                                     stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True,
+                                     bufsize=1)
+        self.bootstrap = self.proc.stdout.readline().strip()
+        ready = self.proc.stdout.readline().strip()
+        check(self.bootstrap and ready == "ready",
+              "kafka-mock did not start: %r %r" % (self.bootstrap, ready))
+        return self
+
+    def command(self, line):
+        with self.lock:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline().strip()
+        eq(answer, "ok", "kafka-mock %r" % line)
+
+    def stop(self):
+        if not self.proc:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+        self.proc = None
+
+
+def kcat_records(bootstrap, topic, timeout=30):
+    """Every record of a topic as kcat's JSON envelopes (kcat -C -J -e);
+    headers turned into a dict. None when kcat is not installed."""
+    kcat = shutil.which("kcat") or shutil.which("kafkacat")
+    if not kcat:
+        return None
+    p = subprocess.run([kcat, "-b", bootstrap, "-C", "-t", topic, "-J", "-e",
+                        "-q", "-X", "fetch.wait.max.ms=5"],
+                       capture_output=True, text=True, timeout=timeout)
+    check(p.returncode == 0, "kcat: rc=%d %s" % (p.returncode, p.stderr))
+    out = []
+    for line in p.stdout.splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        h = r.get("headers") or []
+        r["headers"] = dict(zip(h[0::2], h[1::2]))
+        out.append(r)
+    return out
+
+
+def kafka_broker_yaml(name, bootstrap, data=None, ns="default", cm=None,
+                      annotations=None):
+    """A Kafka-class broker and its ConfigMap; consumers get a small
+    fetch.wait.max.ms, which librdkafka's mock cluster needs."""
+    cm = cm or name + "-kafka"
+    d = {"bootstrap.servers": bootstrap,
+         "kafka.consumer.fetch.wait.max.ms": "5"}
+    d.update(data or {})
+    return configmap_yaml(cm, d, ns) + "---\n" + class_broker_yaml(
+        name, "Kafka", cm, ns, annotations)
+
+
 # ------------------------------------------------------------- resources
 
 def nats_broker_yaml(name, url, data=None, ns="default", cm=None):
@@ -500,6 +587,51 @@ class Poster:
     def posted(self):
         with self.lock:
             return self.next
+
+
+def read_back(port, ns, name, want, timeout=60.0, idle=1.0):
+    """Reads broker ns/name from the start through the admin tail of the
+    knit at admin port `port` until every id in `want` was seen and then
+    nothing more came for `idle` seconds (or the timeout). Returns the
+    list of ids read, in order (duplicates kept)."""
+    from broker_e2e import decode_chunks
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(("GET /v1/tail/%s/%s?from=start HTTP/1.1\r\nHost: x\r\n"
+               "\r\n" % (ns, name)).encode())
+    want = set(want)
+    seen = set()
+    ids = []
+    buf = body = b""
+    head_done = False
+    deadline = time.monotonic() + timeout
+    s.settimeout(idle)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(1 << 16)
+            except socket.timeout:
+                if want <= seen:
+                    break
+                continue
+            if not chunk:
+                break
+            buf += chunk
+            if not head_done:
+                if b"\r\n\r\n" not in buf:
+                    continue
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                check(int(head.split()[1]) == 200, "tail: %r" % head[:80])
+                head_done = True
+            body, buf = decode_chunks(body, buf)
+            while b"\n" in body:
+                line, body = body.split(b"\n", 1)
+                if line.strip():
+                    eid = json.loads(line).get("id")
+                    ids.append(eid)
+                    seen.add(eid)
+    finally:
+        s.close()
+    return ids
 
 
 def event_ids(events):
