@@ -26,10 +26,13 @@
  * turns non-empty (rd_kafka_queue_io_event_enable); cursor_next drains it
  * until empty or writes the eventfd itself when it stopped at `max`.
  *
- * Threads: a cursor is used by one thread at a time (the dispatcher); all
- * its librdkafka callbacks run on that thread, from cursor_next,
- * cursor_seek or cursor_close. open/seek/close/delete block on the cluster
- * (each call bounded by KN_KAFKA_CALL_MS).
+ * Threads: a cursor is read by one thread at a time (the dispatcher's
+ * loop); all its librdkafka callbacks run on that thread, from
+ * cursor_next, cursor_seek or cursor_close. cursor_commit may come from
+ * another thread (the dispatcher's committer) concurrently: the partition
+ * table is under the cursor's mutex, never held across a blocking call.
+ * open/seek/close/delete block on the cluster (each call bounded by
+ * KN_KAFKA_CALL_MS).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -59,6 +62,7 @@ typedef struct kn_kcursor {
     rd_kafka_queue_t *q;
     int efd;
     bool subscribed;
+    pthread_mutex_t mu;   /* parts, nparts, pending */
     kpart *parts;
     int32_t nparts;
     int64_t *pending;     /* seek targets for the next assignment */
@@ -71,6 +75,7 @@ static const kpart g_fresh = {false, -1, -1, -1};
 
 /* ------------------------------------------------------------ helpers */
 
+/* Under mu. */
 static int parts_ensure(kn_kcursor *c, int32_t n)
 {
     if (n <= c->nparts)
@@ -246,9 +251,11 @@ static void keep_pending(kn_kcursor *c,
         p[i] = -1;
     for (int i = 0; i < l->cnt; i++)
         p[l->elems[i].partition] = l->elems[i].offset;
+    pthread_mutex_lock(&c->mu);
     free(c->pending);
     c->pending = p;
     c->npending = n;
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* ---------------------------------------------------------- callbacks */
@@ -260,17 +267,24 @@ static void on_assign(kn_kcursor *c, rd_kafka_topic_partition_list_t *l)
     for (int i = 0; i < l->cnt; i++)
         if (l->elems[i].partition + 1 > maxp)
             maxp = l->elems[i].partition + 1;
-    if (parts_ensure(c, maxp) != KN_OK)
+    pthread_mutex_lock(&c->mu);
+    int rc = parts_ensure(c, maxp);
+    int64_t *pending = c->pending;
+    int32_t npending = c->npending;
+    c->pending = NULL;
+    c->npending = 0;
+    pthread_mutex_unlock(&c->mu);
+    if (rc != KN_OK)
         KN_ERROR(KN_KAFKA_COMP, "kafka %s: out of memory", c->k->label);
-    if (c->pending) {
+    if (pending) {
         rd_kafka_topic_partition_list_t *mine =
             rd_kafka_topic_partition_list_new(l->cnt);
         for (int i = 0; i < l->cnt; i++) {
             int32_t p = l->elems[i].partition;
-            if (p < c->npending && c->pending[p] >= 0) {
-                l->elems[i].offset = c->pending[p];
+            if (p < npending && pending[p] >= 0) {
+                l->elems[i].offset = pending[p];
                 rd_kafka_topic_partition_list_add(mine, l->elems[i].topic,
-                                                  p)->offset = c->pending[p];
+                                                  p)->offset = pending[p];
             }
         }
         rd_kafka_resp_err_t e = mine->cnt ? rd_kafka_commit(c->rk, mine, 0)
@@ -280,9 +294,7 @@ static void on_assign(kn_kcursor *c, rd_kafka_topic_partition_list_t *l)
                     "seek position: %s", c->k->label, c->gid,
                     rd_kafka_err2str(e));
         rd_kafka_topic_partition_list_destroy(mine);
-        free(c->pending);
-        c->pending = NULL;
-        c->npending = 0;
+        free(pending);
     }
     rd_kafka_topic_partition_list_t *rest =
         rd_kafka_topic_partition_list_new(l->cnt);
@@ -302,6 +314,7 @@ static void on_assign(kn_kcursor *c, rd_kafka_topic_partition_list_t *l)
                                : RD_KAFKA_OFFSET_INVALID;
     }
     rd_kafka_topic_partition_list_destroy(rest);
+    pthread_mutex_lock(&c->mu);
     for (int i = 0; i < l->cnt; i++) {
         int32_t p = l->elems[i].partition;
         if (p < c->nparts) {
@@ -312,12 +325,14 @@ static void on_assign(kn_kcursor *c, rd_kafka_topic_partition_list_t *l)
                  " assigned at %" PRId64, c->k->label, c->gid, p,
                  l->elems[i].offset);
     }
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void on_revoke(kn_kcursor *c, rd_kafka_topic_partition_list_t *l)
 {
     rd_kafka_topic_partition_list_t *done =
         rd_kafka_topic_partition_list_new(l->cnt);
+    pthread_mutex_lock(&c->mu);
     for (int i = 0; i < l->cnt; i++) {
         int32_t p = l->elems[i].partition;
         if (p >= c->nparts)
@@ -327,6 +342,7 @@ static void on_revoke(kn_kcursor *c, rd_kafka_topic_partition_list_t *l)
                 ->offset = c->parts[p].done;
         c->parts[p] = g_fresh;
     }
+    pthread_mutex_unlock(&c->mu);
     rd_kafka_resp_err_t e = done->cnt ? rd_kafka_commit(c->rk, done, 0)
                                       : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (e)
@@ -358,8 +374,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     } else {
         KN_WARN(KN_KAFKA_COMP, "kafka %s: group %s: rebalance error: %s",
                 c->k->label, c->gid, rd_kafka_err2str(e));
+        pthread_mutex_lock(&c->mu);
         for (int32_t i = 0; i < c->nparts; i++)
             c->parts[i] = g_fresh;
+        pthread_mutex_unlock(&c->mu);
         if (!coop)
             rd_kafka_assign(rk, NULL);
         return;
@@ -410,6 +428,7 @@ static void commit_async(kn_kcursor *c, int32_t p, int64_t next)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* Under mu. */
 static void skip_record(kn_kcursor *c, const rd_kafka_message_t *m,
                         const char *why)
 {
@@ -471,24 +490,31 @@ int kn_kafka_cursor_next(kn_cursor *cur, kn_record *recs, size_t max)
             rd_kafka_message_destroy(m);
             continue;
         }
+        ce_event *ev = NULL;
+        ce_err cerr = {0};
+        int drc = decode(c, m, &ev, &cerr);
+        pthread_mutex_lock(&c->mu);
         if (parts_ensure(c, m->partition + 1) != KN_OK) {
+            pthread_mutex_unlock(&c->mu);
+            ce_event_unref(ev);
             rd_kafka_message_destroy(m);
             eventfd_write(c->efd, 1);
             return n > 0 ? (int)n : KN_NOMEM;
         }
-        ce_event *ev = NULL;
-        ce_err cerr = {0};
-        if (decode(c, m, &ev, &cerr) != CE_OK) {
+        if (drc != CE_OK) {
             skip_record(c, m, cerr.msg);
         } else {
+            c->parts[m->partition].handed = m->offset + 1;
+            c->parts[m->partition].pos = m->offset + 1;
+        }
+        pthread_mutex_unlock(&c->mu);
+        if (drc == CE_OK) {
             rd_kafka_timestamp_type_t tt;
             int64_t ts = rd_kafka_message_timestamp(m, &tt);
             ce_event_freeze(ev);
             recs[n++] = (kn_record){ev, (uint64_t)m->offset, m->partition,
                                     ts >= 0 ? ts * 1000000
                                             : kn_now_wall_ns()};
-            c->parts[m->partition].handed = m->offset + 1;
-            c->parts[m->partition].pos = m->offset + 1;
         }
         rd_kafka_message_destroy(m);
     }
@@ -511,13 +537,15 @@ void kn_kafka_cursor_drain(kn_cursor *cur)
 /* Commits `next` for the partition asynchronously (errors are logged by
  * the commit callback). Partitions this cursor no longer owns are
  * ignored. Raised past records skipped as non-CloudEvents when
- * everything handed out is done. */
+ * everything handed out is done. Any thread (see the file comment). */
 int kn_kafka_cursor_commit(kn_cursor *cur, int32_t partition, uint64_t next)
 {
     kn_kcursor *c = (kn_kcursor *)cur;
     if (partition < 0 || next > (uint64_t)INT64_MAX)
         return KN_INVAL;
+    pthread_mutex_lock(&c->mu);
     if (partition >= c->nparts || !c->parts[partition].owned) {
+        pthread_mutex_unlock(&c->mu);
         KN_DEBUG(KN_KAFKA_COMP, "kafka %s: group %s: commit of partition "
                  "%" PRId32 " ignored (not assigned here)", c->k->label,
                  c->gid, partition);
@@ -527,10 +555,11 @@ int kn_kafka_cursor_commit(kn_cursor *cur, int32_t partition, uint64_t next)
     int64_t v = (int64_t)next;
     if (pp->handed >= 0 && v >= pp->handed && pp->pos > v)
         v = pp->pos;
-    if (v <= pp->done)
-        return KN_OK;
-    pp->done = v;
-    commit_async(c, partition, v);
+    if (v > pp->done) {
+        pp->done = v;
+        commit_async(c, partition, v);
+    }
+    pthread_mutex_unlock(&c->mu);
     return KN_OK;
 }
 
@@ -568,6 +597,7 @@ int kn_kafka_cursor_seek(kn_cursor *cur, const kn_seek *to, kn_err *err)
     }
     rd_kafka_topic_partition_list_t *mine =
         rd_kafka_topic_partition_list_new(l->cnt);
+    pthread_mutex_lock(&c->mu);
     for (int i = 0; i < l->cnt; i++) {
         int32_t p = l->elems[i].partition;
         if (p < c->nparts && c->parts[p].owned && l->elems[i].offset >= 0) {
@@ -577,6 +607,7 @@ int kn_kafka_cursor_seek(kn_cursor *cur, const kn_seek *to, kn_err *err)
             c->parts[p].owned = true;
         }
     }
+    pthread_mutex_unlock(&c->mu);
     rd_kafka_error_t *se = mine->cnt ? rd_kafka_seek_partitions(
                                            c->rk, mine, KN_KAFKA_CALL_MS)
                                      : NULL;
@@ -617,6 +648,7 @@ static void cursor_free(kn_kcursor *c, bool leave)
     }
     if (c->efd >= 0)
         close(c->efd);
+    pthread_mutex_destroy(&c->mu);
     free(c->parts);
     free(c->pending);
     free(c->hdrs);
@@ -701,6 +733,7 @@ int kn_kafka_cursor_open(kn_channel *ch, const char *group,
                           start->kind);
     if (!(c = calloc(1, sizeof *c)))
         return kn_err_set(err, KN_NOMEM, "out of memory");
+    pthread_mutex_init(&c->mu, NULL);
     c->base.channel = ch;
     c->k = k;
     c->efd = -1;
@@ -802,6 +835,7 @@ static int reset_group(kn_kafka *k, const char *group)
     int rc;
     if (!c)
         return KN_NOMEM;
+    pthread_mutex_init(&c->mu, NULL);
     c->k = k;
     c->efd = -1;
     if (!(c->group = strdup(group)) || !(c->gid = kn_kafka_group_id(group))) {
