@@ -65,6 +65,7 @@ typedef struct kn_kcursor {
     pthread_mutex_t mu;   /* parts, nparts, pending */
     kpart *parts;
     int32_t nparts;
+    kn_kafka_open node;   /* on k->open while open */
     int64_t *pending;     /* seek targets for the next assignment */
     int32_t npending;
     ce_header *hdrs;      /* scratch for decoding */
@@ -761,6 +762,11 @@ int kn_kafka_cursor_open(kn_channel *ch, const char *group,
     }
     c->subscribed = true;
     atomic_fetch_add(&k->cursors, 1);
+    c->node.group = c->group;
+    pthread_mutex_lock(&k->mu);
+    c->node.next = k->open;
+    k->open = &c->node;
+    pthread_mutex_unlock(&k->mu);
     eventfd_write(c->efd, 1);
     *out = &c->base;
     return KN_OK;
@@ -777,6 +783,11 @@ void kn_kafka_cursor_close(kn_cursor *cur)
     kn_kafka *k = c->k;
     pthread_mutex_lock(&k->mu);
     bool down = k->down;
+    for (kn_kafka_open **pp = &k->open; *pp; pp = &(*pp)->next)
+        if (*pp == &c->node) {
+            *pp = c->node.next;
+            break;
+        }
     pthread_mutex_unlock(&k->mu);
     cursor_free(c, !down);
     atomic_fetch_sub(&k->cursors, 1);
@@ -825,65 +836,30 @@ static int delete_group(kn_kafka *k, const char *gid)
     return rc;
 }
 
-/* Without the admin API: move the group to the end of every partition,
- * so a new trigger of the same name starts at the end like a new group. */
-static int reset_group(kn_kafka *k, const char *group)
-{
-    kn_err err;
-    kn_kcursor *c = calloc(1, sizeof *c);
-    int32_t n;
-    int rc;
-    if (!c)
-        return KN_NOMEM;
-    pthread_mutex_init(&c->mu, NULL);
-    c->k = k;
-    c->efd = -1;
-    if (!(c->group = strdup(group)) || !(c->gid = kn_kafka_group_id(group))) {
-        cursor_free(c, false);
-        return KN_NOMEM;
-    }
-    if ((rc = consumer_new(c, &err)) != KN_OK ||
-        (rc = topic_partitions(c, &n, &err)) != KN_OK) {
-        cursor_free(c, false);
-        return rc;
-    }
-    rd_kafka_topic_partition_list_t *l =
-        list_all(k->set.topic, n, RD_KAFKA_OFFSET_INVALID);
-    rd_kafka_resp_err_t e = rd_kafka_committed(c->rk, l, KN_KAFKA_CALL_MS);
-    bool any = false;
-    for (int i = 0; !e && i < l->cnt; i++)
-        any |= l->elems[i].offset >= 0;
-    if (e) {
-        rc = KN_UNAVAILABLE;
-    } else if (!any) {
-        rc = KN_NOTFOUND;
-    } else {
-        for (int i = 0; i < l->cnt; i++)
-            l->elems[i].offset = RD_KAFKA_OFFSET_END;
-        if ((rc = list_offsets(c, l, &err)) == KN_OK &&
-            (e = rd_kafka_commit(c->rk, l, 0)))
-            rc = e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ? KN_EXISTS
-                                                          : KN_UNAVAILABLE;
-        if (rc == KN_OK)
-            KN_INFO(KN_KAFKA_COMP, "kafka %s: the cluster cannot delete "
-                    "groups; group %s moved to the end of topic %s",
-                    k->label, c->gid, k->set.topic);
-    }
-    rd_kafka_topic_partition_list_destroy(l);
-    cursor_free(c, false);
-    return rc;
-}
-
-/* Deletes the group's committed offsets (DeleteGroups), or, on clusters
- * without the admin API, moves them to the end. KN_EXISTS while the group
- * has members, KN_NOTFOUND for an unknown group. Caller's thread. */
+/* Deletes the group (DeleteGroups). KN_EXISTS while it has members (a
+ * cursor open here, or another process's), KN_NOTFOUND for an unknown
+ * group, KN_UNSUPPORTED on clusters without the admin API (librdkafka's
+ * mock cluster: its admin requests hang or abort in librdkafka 2.0, and it
+ * refuses offset commits from non-members of a group that existed).
+ * Caller's thread. */
 int kn_kafka_cursor_delete(kn_channel *ch, const char *group)
 {
     kn_kafka *k = (kn_kafka *)ch;
     if (!group || !*group || strlen(group) > GROUP_MAX)
         return KN_INVAL;
-    if (!kn_kafka_admin_api(k))
-        return reset_group(k, group);
+    bool open = false;
+    pthread_mutex_lock(&k->mu);
+    for (kn_kafka_open *o = k->open; o && !open; o = o->next)
+        open = strcmp(o->group, group) == 0;
+    pthread_mutex_unlock(&k->mu);
+    if (open)
+        return KN_EXISTS;
+    if (!kn_kafka_admin_api(k)) {
+        KN_INFO(KN_KAFKA_COMP, "kafka %s: cannot delete group %s: the "
+                "cluster has no admin API (its committed offsets stay)",
+                k->label, group);
+        return KN_UNSUPPORTED;
+    }
     char *gid = kn_kafka_group_id(group);
     if (!gid)
         return KN_NOMEM;

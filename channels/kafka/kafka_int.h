@@ -39,6 +39,12 @@ typedef struct kn_kafka_settings {
     int64_t message_timeout_ms; /* for the close/flush bound */
 } kn_kafka_settings;
 
+/* A cursor's group while the cursor is open (for cursor_delete). */
+typedef struct kn_kafka_open {
+    struct kn_kafka_open *next;
+    const char *group;
+} kn_kafka_open;
+
 typedef struct kn_kafka {
     kn_channel base;
     char *label;             /* "ns/name", for messages */
@@ -58,6 +64,7 @@ typedef struct kn_kafka {
     int admin_api;           /* -1 unknown, 0 no (e.g. librdkafka's mock
                                 cluster), 1 CreateTopics/DeleteGroups ok */
     int32_t nparts;          /* partitions of the topic (0 unknown) */
+    kn_kafka_open *open;     /* groups of the open cursors */
     char setup_reason[512];  /* why the topic is not ready */
     char down_reason[256];   /* last "all brokers down" */
     char fail_reason[256];   /* last failed delivery */
