@@ -45,19 +45,33 @@ int ce_buf_puts(ce_buf *b, const char *s)
     return ce_buf_append(b, s, strlen(s));
 }
 
+/* Formats short output (under 256 bytes) in one vsnprintf pass through a
+ * stack buffer; longer output is measured first, then written in place. */
+int ce_buf_vprintf(ce_buf *b, const char *fmt, va_list ap)
+{
+    char small[256];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return CE_ENOMEM;
+    if ((size_t)n < sizeof small)
+        return ce_buf_append(b, small, (size_t)n);
+    if (ce_buf_reserve(b, (size_t)n) != CE_OK)
+        return CE_ENOMEM;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return CE_OK;
+}
+
 int ce_buf_printf(ce_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int rc = ce_buf_vprintf(b, fmt, ap);
     va_end(ap);
-    if (n < 0 || ce_buf_reserve(b, (size_t)n) != CE_OK)
-        return CE_ENOMEM;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-    return CE_OK;
+    return rc;
 }
 
 void ce_buf_reset(ce_buf *b)

@@ -20,6 +20,7 @@
 #ifndef KNIT_CLOUDEVENTS_H
 #define KNIT_CLOUDEVENTS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,6 +73,8 @@ int ce_buf_append(ce_buf *b, const void *p, size_t n);
 int ce_buf_puts(ce_buf *b, const char *s);
 int ce_buf_printf(ce_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+int ce_buf_vprintf(ce_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 void ce_buf_reset(ce_buf *b);  /* len = 0, keeps memory */
 void ce_buf_free(ce_buf *b);
 

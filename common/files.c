@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "common/common.h"
-#include "common/internal.h"
 
 static int errno_status(int e)
 {
@@ -36,7 +35,7 @@ static int errno_status(int e)
 static int read_fd(int fd, ce_buf *out)
 {
     for (;;) {
-        if (kn__buf_reserve(out, 65536) != 0)
+        if (ce_buf_reserve(out, 65536) != 0)
             return KN_NOMEM;
         ssize_t r = read(fd, out->data + out->len, out->cap - out->len - 1);
         if (r < 0 && errno == EINTR)

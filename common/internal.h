@@ -14,18 +14,6 @@
 
 #include "cloudevents/cloudevents.h"
 
-/* Append helpers on a ce_buf (malloc'd storage, always NUL-terminated, so
- * the result may be released with ce_buf_free or free(b->data)). They do
- * not depend on libknit-cloudevents' implementation. Return 0 or -1 when
- * memory runs out (the buffer is then unchanged). */
-int kn__buf_reserve(ce_buf *b, size_t extra);
-int kn__buf_append(ce_buf *b, const void *p, size_t n);
-int kn__buf_puts(ce_buf *b, const char *s);
-int kn__buf_vprintf(ce_buf *b, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
-int kn__buf_printf(ce_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /* Days since 1970-01-01 of a proleptic Gregorian civil date, and back. */
 int64_t kn__days_from_civil(int64_t y, unsigned m, unsigned d);
 void kn__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);

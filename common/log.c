@@ -124,21 +124,21 @@ static int json_escape(ce_buf *b, const char *s)
         unsigned c = p[i];
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
-            rc = kn__buf_append(b, e, 2);
+            rc = ce_buf_append(b, e, 2);
             i++;
         } else if (c == '\n') {
-            rc = kn__buf_puts(b, "\\n");
+            rc = ce_buf_puts(b, "\\n");
             i++;
         } else if (c == '\t') {
-            rc = kn__buf_puts(b, "\\t");
+            rc = ce_buf_puts(b, "\\t");
             i++;
         } else if (c < 0x20 || c == 0x7f) {
-            rc = kn__buf_printf(b, "\\u%04x", c);
+            rc = ce_buf_printf(b, "\\u%04x", c);
             i++;
         } else {
             size_t l = utf8_len(p + i, n - i);
-            rc = l ? kn__buf_append(b, p + i, l)
-                   : kn__buf_puts(b, "\\ufffd");
+            rc = l ? ce_buf_append(b, p + i, l)
+                   : ce_buf_puts(b, "\\ufffd");
             i += l ? l : 1;
         }
     }
@@ -153,11 +153,11 @@ static int text_escape(ce_buf *b, const char *s)
     for (const char *p = s; *p && rc == 0; p++) {
         unsigned char c = (unsigned char)*p;
         if (c == '\n')
-            rc = kn__buf_puts(b, "\\n");
+            rc = ce_buf_puts(b, "\\n");
         else if (c < 0x20 && c != '\t')
-            rc = kn__buf_printf(b, "\\x%02x", c);
+            rc = ce_buf_printf(b, "\\x%02x", c);
         else
-            rc = kn__buf_append(b, p, 1);
+            rc = ce_buf_append(b, p, 1);
     }
     return rc;
 }
@@ -177,17 +177,17 @@ static int format_line(ce_buf *b, kn_log_level level, const char *comp,
     comp = comp ? comp : "";
     int rc;
     if (atomic_load(&log_json)) {
-        rc = kn__buf_printf(b, "{\"ts\":\"%s\",\"level\":\"%s\","
-                            "\"component\":\"", ts, level_names[lv]);
+        rc = ce_buf_printf(b, "{\"ts\":\"%s\",\"level\":\"%s\","
+                           "\"component\":\"", ts, level_names[lv]);
         rc = rc ? rc : json_escape(b, comp);
-        rc = rc ? rc : kn__buf_puts(b, "\",\"msg\":\"");
+        rc = rc ? rc : ce_buf_puts(b, "\",\"msg\":\"");
         rc = rc ? rc : json_escape(b, msg);
-        rc = rc ? rc : kn__buf_puts(b, "\"}\n");
+        rc = rc ? rc : ce_buf_puts(b, "\"}\n");
     } else {
-        rc = kn__buf_printf(b, "%s %s %s%s", ts, level_tags[lv], comp,
-                            comp[0] ? ": " : "");
+        rc = ce_buf_printf(b, "%s %s %s%s", ts, level_tags[lv], comp,
+                           comp[0] ? ": " : "");
         rc = rc ? rc : text_escape(b, msg);
-        rc = rc ? rc : kn__buf_puts(b, "\n");
+        rc = rc ? rc : ce_buf_puts(b, "\n");
     }
     return rc;
 }
@@ -216,7 +216,7 @@ void kn_log_write(kn_log_level level, const char *component, const char *fmt,
     ce_buf msg = CE_BUF_INIT, line = CE_BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    int rc = kn__buf_vprintf(&msg, fmt, ap);
+    int rc = ce_buf_vprintf(&msg, fmt, ap);
     va_end(ap);
     if (rc == 0)
         rc = format_line(&line, level, component, msg.data);

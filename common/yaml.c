@@ -102,12 +102,12 @@ static const char *path_str(loader *ld)
 static int path_push_child(loader *ld, frame *t)
 {
     if (!t)
-        return kn__buf_append(&ld->path, "", 0);
+        return ce_buf_append(&ld->path, "", 0);
     path_truncate(ld, t->path_len);
     if (t->is_map)
-        return kn__buf_printf(&ld->path, "%s%s", t->path_len ? "." : "",
-                              t->key);
-    return kn__buf_printf(&ld->path, "[%zu]", t->index);
+        return ce_buf_printf(&ld->path, "%s%s", t->path_len ? "." : "",
+                             t->key);
+    return ce_buf_printf(&ld->path, "[%zu]", t->index);
 }
 
 /* Records the line of the node at the current path and inserts node (a
@@ -172,8 +172,8 @@ static int take_key(loader *ld, frame *t, json_t *v, int line,
     }
     if (json_object_get(t->node, k)) {
         ce_buf p = CE_BUF_INIT;
-        if (kn__buf_printf(&p, "%.*s%s%s", (int)base, path_str(ld),
-                           base ? "." : "", k) != 0) {
+        if (ce_buf_printf(&p, "%.*s%s%s", (int)base, path_str(ld),
+                          base ? "." : "", k) != 0) {
             json_decref(v);
             return nomem(ld, line);
         }

@@ -18,7 +18,7 @@
 
 static int write_cb(void *data, unsigned char *buf, size_t size)
 {
-    return kn__buf_append(data, buf, size) == 0;
+    return ce_buf_append(data, buf, size) == 0;
 }
 
 static int emit(yaml_emitter_t *em, yaml_event_t *ev, int init_ok)

@@ -205,10 +205,19 @@ static void test_buf_and_err(void **state)
         assert_int_equal(ce_buf_printf(&b, "%04d", i), 0);
     assert_int_equal(b.len, 4009);
     assert_int_equal(b.data[b.len], '\0');
+    /* output longer than ce_buf_vprintf's stack buffer */
+    assert_int_equal(ce_buf_printf(&b, "%300s|", "x"), 0);
+    assert_int_equal(b.len, 4310);
+    assert_int_equal(b.data[4308], 'x');
+    assert_int_equal(b.data[4309], '|');
+    assert_int_equal(b.data[b.len], '\0');
+    ce_buf_reset(&b);
+    assert_int_equal(ce_buf_printf(&b, "%s", ""), 0);
+    assert_string_equal(b.data, "");
     ce_buf_reset(&b);
     assert_int_equal(b.len, 0);
     assert_string_equal(b.data, "");
-    assert_true(b.cap > 4009);
+    assert_true(b.cap > 4310);
     ce_buf_free(&b);
     assert_null(b.data);
     assert_int_equal(ce_buf_reserve(&b, SIZE_MAX), CE_ENOMEM);
