@@ -146,9 +146,10 @@ int ce_time_parse(const char *s, size_t n, ce_time *out, ce_err *err)
     }
     int y = f[0], mo = f[1], d = f[2], h = f[3], mi = f[4], se = f[5];
     if (mo < 1 || mo > 12)
-        return bad(err, 5, "month out of range");
+        return bad(err, 5, "no such date (month out of range)");
     if (d < 1 || d > days_in_month(y, mo))
-        return bad(err, 8, "day out of range for the month");
+        return bad(err, 8, "no such date (day out of range for "
+                   "the month)");
     if (h > 23 || mi > 59 || se > 60)
         return bad(err, 11, "time of day out of range");
     int32_t ns = 0;
@@ -161,13 +162,14 @@ int ce_time_parse(const char *s, size_t n, ce_time *out, ce_err *err)
             i++;
         }
         if (i == start)
-            return bad(err, i, "empty fraction of a second");
+            return bad(err, i, "empty fraction of a second "
+                       "(expected digits after '.')");
     }
     int off = 0;
     if (parse_offset(s, n, &i, &off, err) != CE_OK)
         return CE_EINVAL;
     if (i != n)
-        return bad(err, i, "trailing characters");
+        return bad(err, i, "trailing characters after the offset");
     if (se == 60) { /* leap second: clamp to the last instant of :59 */
         se = 59;
         ns = 999999999;
@@ -181,7 +183,32 @@ int ce_time_parse(const char *s, size_t n, ce_time *out, ce_err *err)
     return CE_OK;
 }
 
-/* Formats t in UTC; buf holds CE_TIME_MAX bytes. Returns the length. */
+/* Writes v as exactly n decimal digits (zero-padded). */
+static void put_digits(char *p, uint64_t v, int n)
+{
+    while (n-- > 0) {
+        p[n] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* ce_time_format_utc for years outside 0000..9999 (or a bad nsec). */
+static size_t format_slow(int64_t y, unsigned m, unsigned d, int h, int mi,
+                          int s, int32_t nsec, char *buf)
+{
+    int n;
+    if (nsec)
+        n = snprintf(buf, CE_TIME_MAX, "%04lld-%02u-%02uT%02d:%02d:%02d.%09dZ",
+                     (long long)y, m, d, h, mi, s, (int)nsec);
+    else
+        n = snprintf(buf, CE_TIME_MAX, "%04lld-%02u-%02uT%02d:%02d:%02dZ",
+                     (long long)y, m, d, h, mi, s);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+/* Formats t in UTC; buf holds CE_TIME_MAX bytes. Returns the length.
+ * Written by hand for 4-digit years (knit formats a time for every event
+ * it ingests); other years go through snprintf. */
 size_t ce_time_format_utc(const ce_time *t, char *buf)
 {
     int64_t days = t->sec / 86400, rem = t->sec % 86400;
@@ -192,16 +219,29 @@ size_t ce_time_format_utc(const ce_time *t, char *buf)
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    int n;
-    if (t->nsec)
-        n = snprintf(buf, CE_TIME_MAX, "%04lld-%02u-%02uT%02d:%02d:%02d.%09dZ",
-                     (long long)y, m, d, (int)(rem / 3600),
-                     (int)(rem / 60 % 60), (int)(rem % 60), (int)t->nsec);
-    else
-        n = snprintf(buf, CE_TIME_MAX, "%04lld-%02u-%02uT%02d:%02d:%02dZ",
-                     (long long)y, m, d, (int)(rem / 3600),
-                     (int)(rem / 60 % 60), (int)(rem % 60));
-    return n < 0 ? 0 : (size_t)n;
+    int h = (int)(rem / 3600), mi = (int)(rem / 60 % 60), s = (int)(rem % 60);
+    if (y < 0 || y > 9999 || t->nsec < 0 || t->nsec > 999999999)
+        return format_slow(y, m, d, h, mi, s, t->nsec, buf);
+    put_digits(buf, (uint64_t)y, 4);
+    buf[4] = '-';
+    put_digits(buf + 5, m, 2);
+    buf[7] = '-';
+    put_digits(buf + 8, d, 2);
+    buf[10] = 'T';
+    put_digits(buf + 11, (uint64_t)h, 2);
+    buf[13] = ':';
+    put_digits(buf + 14, (uint64_t)mi, 2);
+    buf[16] = ':';
+    put_digits(buf + 17, (uint64_t)s, 2);
+    size_t n = 19;
+    if (t->nsec) {
+        buf[n++] = '.';
+        put_digits(buf + n, (uint64_t)t->nsec, 9);
+        n += 9;
+    }
+    buf[n++] = 'Z';
+    buf[n] = '\0';
+    return n;
 }
 
 ce_time ce_time_now(void)

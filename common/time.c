@@ -1,16 +1,16 @@
 /*
  * time.c: monotonic and wall clocks, and RFC 3339 timestamps as int64
- * nanoseconds since the Unix epoch (UTC). Self-contained (no dependency on
- * the CloudEvents library's time code); the civil-date conversion follows
- * the well-known days-from-civil algorithm on the proleptic Gregorian
- * calendar.
+ * nanoseconds since the Unix epoch (UTC). The calendar work is the
+ * CloudEvents library's (ce_time_parse, ce_time_format_utc); this file
+ * adds what knit's callers rely on: a fixed nine-digit fraction when
+ * formatting, at most nine fractional digits and the int64-ns range when
+ * parsing, and its own wording of errors.
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/common.h"
-#include "common/internal.h"
 
 #define NS_PER_SEC INT64_C(1000000000)
 
@@ -33,41 +33,10 @@ int64_t kn_now_wall_ns(void)
     return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
 }
 
-int64_t kn__days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-void kn__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-/* Writes v as exactly n decimal digits (zero-padded). */
-static void put_digits(char *p, uint64_t v, int n)
-{
-    while (n-- > 0) {
-        p[n] = (char)('0' + v % 10);
-        v /= 10;
-    }
-}
-
 /* Always "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" (fixed width, so values sort as
- * text; int64 nanoseconds always have a 4-digit year). Returns the length
- * written (30). Written by hand: it runs for every ingested event. */
+ * text; int64 nanoseconds always have a 4-digit year, which
+ * ce_time_format_utc writes without snprintf: this runs for every
+ * ingested event). Returns the length written (30). */
 size_t kn_time_format_ns(int64_t wall_ns, char *buf)
 {
     int64_t sec = wall_ns / NS_PER_SEC, ns = wall_ns % NS_PER_SEC;
@@ -75,49 +44,13 @@ size_t kn_time_format_ns(int64_t wall_ns, char *buf)
         ns += NS_PER_SEC;
         sec--;
     }
-    int64_t days = sec / 86400, sod = sec % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        days--;
+    ce_time t = {sec, (int32_t)ns, 0};
+    size_t len = ce_time_format_utc(&t, buf);
+    if (ns == 0 && len > 0) { /* ce writes no fraction for whole seconds */
+        memcpy(buf + len - 1, ".000000000Z", sizeof ".000000000Z");
+        len += 10;
     }
-    int64_t y;
-    unsigned m, d;
-    kn__civil_from_days(days, &y, &m, &d);
-    put_digits(buf, (uint64_t)y, 4);
-    buf[4] = '-';
-    put_digits(buf + 5, m, 2);
-    buf[7] = '-';
-    put_digits(buf + 8, d, 2);
-    buf[10] = 'T';
-    put_digits(buf + 11, (uint64_t)(sod / 3600), 2);
-    buf[13] = ':';
-    put_digits(buf + 14, (uint64_t)(sod / 60 % 60), 2);
-    buf[16] = ':';
-    put_digits(buf + 17, (uint64_t)(sod % 60), 2);
-    buf[19] = '.';
-    put_digits(buf + 20, (uint64_t)ns, 9);
-    buf[29] = 'Z';
-    buf[30] = '\0';
-    return 30;
-}
-
-static bool digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : dim[m - 1];
+    return len;
 }
 
 static int bad_time(kn_err *err, const char *s, const char *why)
@@ -126,42 +59,17 @@ static int bad_time(kn_err *err, const char *s, const char *why)
                       "%s", s, why);
 }
 
-/* Parses the fraction ".ddd" at *p (up to 9 digits) into ns. */
-static int parse_fraction(const char **p, int64_t *ns, const char *s,
-                          kn_err *err)
+/* True when s starts with "YYYY-MM-DDTHH:MM:SS" and goes on after it. */
+static bool date_time_shape(const char *s)
 {
-    const char *q = *p + 1;
-    int n = 0;
-    int64_t v = 0;
-    while (*q >= '0' && *q <= '9') {
-        if (++n > 9)
-            return bad_time(err, s, "more than 9 fractional digits");
-        v = v * 10 + (*q++ - '0');
+    static const char pat[] = "dddd-dd-ddTdd:dd:dd";
+    for (size_t k = 0; k < sizeof pat - 1; k++) {
+        bool ok = pat[k] == 'd' ? s[k] >= '0' && s[k] <= '9'
+                                : s[k] == pat[k] || (k == 10 && s[k] == 't');
+        if (!ok)
+            return false;
     }
-    if (n == 0)
-        return bad_time(err, s, "expected digits after '.'");
-    for (int i = n; i < 9; i++)
-        v *= 10;
-    *ns = v;
-    *p = q;
-    return KN_OK;
-}
-
-static int parse_offset(const char *p, int *off_min, const char *s,
-                        kn_err *err)
-{
-    if (*p == 'Z' || *p == 'z') {
-        *off_min = 0;
-        return p[1] ? bad_time(err, s, "trailing characters") : KN_OK;
-    }
-    int oh, om;
-    if ((*p != '+' && *p != '-') || strlen(p) != 6 || p[3] != ':' ||
-        !digits(p + 1, 2, &oh) || !digits(p + 4, 2, &om))
-        return bad_time(err, s, "expected 'Z' or a +HH:MM offset");
-    if (oh > 23 || om > 59)
-        return bad_time(err, s, "UTC offset out of range");
-    *off_min = (*p == '-' ? -1 : 1) * (oh * 60 + om);
-    return KN_OK;
+    return s[19] != '\0';
 }
 
 /* Parses RFC 3339 date-time ("T"/"Z" in either case, optional fraction of
@@ -172,32 +80,18 @@ int kn_time_parse_ns(const char *s, int64_t *ns_out, kn_err *err)
 {
     if (!s)
         return kn_err_set(err, KN_INVAL, "missing timestamp");
-    int y, mo, d, h, mi, sec;
-    if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' ||
-        !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d) ||
-        (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &h) ||
-        s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec))
+    if (!date_time_shape(s))
         return bad_time(err, s, "expected YYYY-MM-DDTHH:MM:SS[.frac]Z or "
                         "an offset");
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
-        return bad_time(err, s, "no such date");
-    if (h > 23 || mi > 59 || sec > 60)
-        return bad_time(err, s, "time of day out of range");
-    const char *p = s + 19;
-    int64_t ns = 0;
-    if (*p == '.' && parse_fraction(&p, &ns, s, err) != KN_OK)
-        return KN_INVAL;
-    int off;
-    if (parse_offset(p, &off, s, err) != KN_OK)
-        return KN_INVAL;
-    if (sec == 60) {
-        sec = 59;
-        ns = NS_PER_SEC - 1;
+    if (s[19] == '.' && strspn(s + 20, "0123456789") > 9)
+        return bad_time(err, s, "more than 9 fractional digits");
+    ce_time ct;
+    ce_err cerr;
+    if (ce_time_parse(s, strlen(s), &ct, &cerr) != CE_OK) {
+        const char *why = strstr(cerr.msg, ": "); /* after ce's prefix */
+        return bad_time(err, s, why ? why + 2 : cerr.msg);
     }
-    int64_t t = kn__days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
-                h * 3600 + mi * 60 + sec - (int64_t)off * 60;
-    int64_t out;
+    int64_t t = ct.sec, ns = ct.nsec, out;
     if (__builtin_mul_overflow(t, NS_PER_SEC, &out) ||
         __builtin_add_overflow(out, ns, &out)) {
         /* the one representable case the product misses: 1677 + ns */

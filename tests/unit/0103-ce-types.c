@@ -58,6 +58,9 @@ static void test_time(void **state)
     fmt_is("0001-01-01T00:30:00+01:00", "0000-12-31T23:30:00Z");
     fmt_is("2000-02-29T23:59:59-23:59", "2000-03-01T23:58:59Z");
     fmt_is("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z");
+    /* years without four digits take the snprintf path */
+    fmt_is("9999-12-31T23:59:59.25-01:00", "10000-01-01T00:59:59.250000000Z");
+    fmt_is("0000-01-01T00:00:00+01:00", "-001-12-31T23:00:00Z");
     ce_time now = ce_time_now();
     assert_true(now.sec > 1700000000);
     assert_true(now.nsec >= 0 && now.nsec < 1000000000);
