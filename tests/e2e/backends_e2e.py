@@ -476,7 +476,8 @@ class Poster:
     given ingress ports (one connection per thread and port). Records per
     id the last status; `acked` holds the ids answered 202. Retries 503
     (Retry-After honoured up to `max_wait`) when `retry` is set, else
-    records it, backs off the same way and moves on to the next id."""
+    records it, backs off the same way and moves on to the next id.
+    `etype` is the event type, or a function of the event number."""
 
     def __init__(self, ports, path, prefix, threads=4, retry=False,
                  etype="e2e.load", max_wait=0.2, body=b"x"):
@@ -513,9 +514,9 @@ class Poster:
             conns[port] = c
         return c
 
-    def _post_one(self, conns, port, eid):
+    def _post_one(self, conns, port, eid, etype):
         headers = {"ce-specversion": "1.0", "ce-id": eid,
-                   "ce-type": self.etype, "ce-source": "/e2e/poster",
+                   "ce-type": etype, "ce-source": "/e2e/poster",
                    "content-type": "text/plain"}
         c = self._conn(conns, port)
         try:
@@ -540,10 +541,12 @@ class Poster:
             if n is None:
                 break
             eid = "%s-%d" % (self.prefix, n)
+            etype = self.etype(n) if callable(self.etype) else self.etype
             while True:
-                port = self.ports[k % len(self.ports)]
+                ports = self.ports
+                port = ports[k % len(ports)]
                 k += 1
-                st, ra = self._post_one(conns, port, eid)
+                st, ra = self._post_one(conns, port, eid, etype)
                 with self.lock:
                     self.codes[st] = self.codes.get(st, 0) + 1
                     if st == 503 and ra:
