@@ -163,6 +163,10 @@ extern const kn_field kn_destination_fields[];
 extern const kn_field kn_delivery_fields[];
 int kn_check_destination(kn_decode_ctx *ctx, const kn_field *f, json_t *v,
                          const char *path);
+/* Field check: the string is a DNS-1123 label (a referenced name or
+ * namespace), else "\"X\" is not a valid name (DNS-1123 label)". */
+int kn_check_name(kn_decode_ctx *ctx, const kn_field *f, json_t *v,
+                  const char *path);
 
 /* spec.broker of a Trigger is immutable: KN_INVAL naming the new
  * document's place and field when `next` moves trigger `prev` to another

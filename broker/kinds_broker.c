@@ -15,8 +15,9 @@
 
 #include "broker/broker.h"
 
-static int check_name(kn_decode_ctx *ctx, const kn_field *f, json_t *v,
-                      const char *path)
+/* A referenced name (DNS-1123 label); see broker.h. */
+int kn_check_name(kn_decode_ctx *ctx, const kn_field *f, json_t *v,
+                  const char *path)
 {
     (void)f;
     if (!kn_dns1123_label(json_string_value(v)))
@@ -32,8 +33,8 @@ static const kn_field kref_fields[] = {
     {.name = "kind", .type = KN_FT_STRING,
      .flags = KN_FF_REQUIRED | KN_FF_NONEMPTY, .doc = "kind of the referent"},
     {.name = "name", .type = KN_FT_STRING, .flags = KN_FF_REQUIRED,
-     .check = check_name, .doc = "name of the referent"},
-    {.name = "namespace", .type = KN_FT_STRING, .check = check_name,
+     .check = kn_check_name, .doc = "name of the referent"},
+    {.name = "namespace", .type = KN_FT_STRING, .check = kn_check_name,
      .doc = "namespace of the referent (default: the broker's)"},
     {.name = "group", .type = KN_FT_ANY,
      .unsupported = "use apiVersion instead"},

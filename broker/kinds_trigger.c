@@ -18,17 +18,6 @@
 #include "broker/dispatch/dispatch.h"
 #include "broker/filter/filter.h"
 
-static int check_name(kn_decode_ctx *ctx, const kn_field *f, json_t *v,
-                      const char *path)
-{
-    (void)f;
-    if (!kn_dns1123_label(json_string_value(v)))
-        return kn_decode_fail(ctx, KN_INVAL, path,
-                              "\"%s\" is not a valid name (DNS-1123 label)",
-                              json_string_value(v));
-    return KN_OK;
-}
-
 static const kn_field any_element[] = {
     {.name = "", .type = KN_FT_ANY, .doc = "one filter expression"},
     {0},
@@ -42,7 +31,7 @@ static const kn_field filter_fields[] = {
 
 static const kn_field trigger_spec_fields[] = {
     {.name = "broker", .type = KN_FT_STRING,
-     .flags = KN_FF_REQUIRED | KN_FF_NONEMPTY, .check = check_name,
+     .flags = KN_FF_REQUIRED | KN_FF_NONEMPTY, .check = kn_check_name,
      .doc = "the broker in the trigger's namespace (immutable)"},
     {.name = "brokerRef", .type = KN_FT_ANY,
      .unsupported = "cross-namespace brokers are not supported; use "
