@@ -132,6 +132,10 @@ int kn_cli_usage_error(const kn_cli_spec *spec, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Prints "knit: msg" to stderr; returns KN_EXIT_FAIL. */
 int kn_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints j as indented JSON (members in order) and a newline to stdout;
+ * returns KN_EXIT_OK, or KN_EXIT_FAIL via kn_cli_fail when memory runs
+ * out (cli_get.c). */
+int kn_cli_print_json(const json_t *j);
 
 /* The option row every client command includes. */
 #define KN_CLI_OPT_ADMIN                                                   \

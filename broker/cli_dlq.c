@@ -107,18 +107,6 @@ dlq_path(ce_buf *path, const kn_cli_args *a, const char *action,
     return path->data ? 0 : -1;
 }
 
-static int
-print_json(const json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-    if (s == NULL)
-        return kn_cli_fail("out of memory");
-    printf("%s\n", s);
-    free(s);
-    return KN_EXIT_OK;
-}
-
 /* The error column: one line, cut to ERROR_COL_MAX characters. */
 static void
 short_error(const char *s, char *out, size_t n)
@@ -220,7 +208,7 @@ dlq_run(const kn_cli_spec *spec, int argc, char **argv, const char *action)
                                            &res) != 0)
         goto out;
     if (fmt != NULL && strcmp(fmt, "json") == 0) {
-        rc = print_json(res);
+        rc = kn_cli_print_json(res);
     } else if (action == NULL) {
         rc = print_table(json_object_get(res, "items"),
                          (long)json_integer_value(

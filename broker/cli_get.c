@@ -48,8 +48,9 @@ resource_path(ce_buf *path, const kn_cli_kind *k, const char *ns,
     return rc;
 }
 
-static int
-emit_json(const json_t *j)
+/* See cli.h. */
+int
+kn_cli_print_json(const json_t *j)
 {
     char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
@@ -60,12 +61,15 @@ emit_json(const json_t *j)
     return KN_EXIT_OK;
 }
 
+/* -o json or -o yaml. */
 static int
-emit_yaml(const json_t *j)
+emit(const json_t *j, const char *fmt)
 {
     ce_buf b = CE_BUF_INIT;
     int rc = KN_EXIT_OK;
 
+    if (strcmp(fmt, "json") == 0)
+        return kn_cli_print_json(j);
     if (kn_yaml_emit(j, &b) != 0)
         rc = kn_cli_fail("cannot format the answer as YAML");
     else
@@ -203,7 +207,7 @@ print_list(const kn_cli_kind *k, const json_t *items, const char *fmt,
         if (list == NULL)
             rc = kn_cli_fail("out of memory");
         else
-            rc = strcmp(fmt, "json") == 0 ? emit_json(list) : emit_yaml(list);
+            rc = emit(list, fmt);
         json_decref(list);
     }
     free(v);
@@ -217,7 +221,7 @@ print_one(const kn_cli_kind *k, json_t *r, const char *fmt)
         return print_table(k, &r, 1);
     if (strcmp(fmt, "name") == 0)
         return print_names(&r, 1);
-    return strcmp(fmt, "json") == 0 ? emit_json(r) : emit_yaml(r);
+    return emit(r, fmt);
 }
 
 static const kn_cli_opt get_opts[] = {
