@@ -14,8 +14,8 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_e2e import (Knit, TempDir, binary_headers, broker_yaml, check,
-                        eq, run)
+from knit_e2e import (Knit, TempDir, binary_headers, broker_yaml,  # noqa: E402
+                      check, eq, run)
 
 ARRIVAL = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 P = "/default/demo"

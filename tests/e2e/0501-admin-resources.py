@@ -11,8 +11,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_e2e import (Knit, TempDir, binary_headers, broker_yaml, check,
-                        eq, run)
+from knit_e2e import (Knit, TempDir, binary_headers, broker_yaml,  # noqa: E402
+                      check, eq, run)
 
 BAD_RETRY = """apiVersion: eventing.knative.dev/v1
 kind: Broker

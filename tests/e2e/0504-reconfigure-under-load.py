@@ -13,8 +13,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_e2e import (Knit, TempDir, binary_headers, broker_yaml, check,
-                        eq, run)
+from knit_e2e import (Knit, TempDir, binary_headers, broker_yaml,  # noqa: E402
+                      check, eq, run)
 
 CONNS = 4
 

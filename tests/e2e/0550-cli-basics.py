@@ -8,7 +8,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_e2e import check, closed_port, fails, knit, need_binary, ok  # noqa
+from knit_e2e import check, fails, free_port, knit, knit_bin, ok  # noqa: E402
 
 COMMANDS = ["serve", "apply", "delete", "get", "describe", "send", "tail",
             "event-display", "version"]
@@ -62,7 +62,7 @@ def test_usage_errors():
 
 
 def test_version():
-    port = closed_port()
+    port = free_port()
     p = ok(knit("version", "--admin", "127.0.0.1:%d" % port),
            "version without a daemon")
     check("Client: knit 0." in p.stdout, "client version", p)
@@ -72,7 +72,7 @@ def test_version():
 
 
 def test_daemon_down():
-    port = closed_port()
+    port = free_port()
     addr = "127.0.0.1:%d" % port
     want = ("knit: cannot reach the admin API at %s: Connection refused"
             % addr)
@@ -104,7 +104,7 @@ def test_daemon_down():
 
 
 def test_send_validation():
-    port = closed_port()
+    port = free_port()
     base = ["send", "--broker", "default/demo", "--admin",
             "127.0.0.1:%d" % port]
     env = {"KNIT_INGRESS": "127.0.0.1:%d" % port}
@@ -135,7 +135,7 @@ def test_send_validation():
 
 
 def main():
-    need_binary()
+    knit_bin()
     test_help()
     test_usage_errors()
     test_version()

@@ -11,16 +11,12 @@ the one-line format), tail --filter (CESQL), tail from now vs
 import base64
 import json
 import os
-import queue
-import signal
-import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_e2e import (KNIT, Daemon, check, fails, need_binary,  # noqa
-                     ok, wait_ready, write)
+from knit_e2e import (CliTail, Daemon, check, cli_wait_ready,  # noqa: E402
+                      fails, knit_bin, ok, write_file)
 
 BROKER = """apiVersion: eventing.knative.dev/v1
 kind: Broker
@@ -29,58 +25,8 @@ metadata:
 """
 
 
-class Tail:
-    """A running `knit tail`; a thread collects its stdout lines."""
-
-    def __init__(self, d, *args):
-        env = dict(os.environ, KNIT_ADMIN=d.admin)
-        self.proc = subprocess.Popen([KNIT, "tail", "default/demo"] +
-                                     list(args), env=env,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.queue = queue.Queue()
-        self.lines = []
-        self.thread = threading.Thread(target=self._pump, daemon=True)
-        self.thread.start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.queue.put(line.rstrip("\n"))
-        self.queue.put(None)
-
-    def poll(self, timeout):
-        """Takes the lines that arrive within timeout; True if any."""
-        try:
-            line = self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return False
-        check(line is not None, "tail ended early")
-        self.lines.append(line)
-        return True
-
-    def read(self, n, timeout=15.0, what="tail output"):
-        """Waits until n lines have arrived in total; returns them."""
-        deadline = time.monotonic() + timeout
-        while len(self.lines) < n:
-            left = deadline - time.monotonic()
-            check(left > 0, "%s: %d lines, got %r" % (what, n, self.lines))
-            self.poll(left)
-        return self.lines[:n]
-
-    def interrupt(self):
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(timeout=15)
-        self.thread.join(timeout=15)
-        return self.proc.returncode, self.proc.stderr.read()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 def send(d, *args, **kw):
-    return d.knit("send", "--broker", "default/demo", "--type",
+    return d.cli("send", "--broker", "default/demo", "--type",
                   "com.example.a", "--source", "/test", *args, **kw)
 
 
@@ -92,18 +38,18 @@ def test_send(d, tmp):
           "send prints the status", p)
     ok(send(d, "--id", "e2", "--data", "hello world", "--mode", "structured"),
        "send structured text")
-    blob = write(os.path.join(tmp, "blob.bin"), "")
+    blob = write_file(os.path.join(tmp, "blob.bin"), "")
     with open(blob, "wb") as f:
         f.write(bytes([0, 1, 2, 255]))
     ok(send(d, "--id", "e3", "--data-file", blob), "send --data-file")
-    ok(send(d, "--id", "e4", env={"KNIT_INGRESS": d.ingress}),
+    ok(send(d, "--id", "e4", env={"KNIT_INGRESS": d.ingress_addr}),
        "send via KNIT_INGRESS")
     ok(send(d, "--id", "e5", "--url",
-            "http://%s/default/demo" % d.ingress), "send via --url")
+            "http://%s/default/demo" % d.ingress_addr), "send via --url")
 
 
 def test_tail_json(d):
-    t = Tail(d, "--from-start", "-o", "json")
+    t = CliTail(d, "--from-start", "-o", "json")
     try:
         evs = [json.loads(x) for x in t.read(5, what="tail -o json")]
     finally:
@@ -125,7 +71,7 @@ def test_tail_json(d):
 
 
 def test_tail_text(d):
-    t = Tail(d, "--from-start")
+    t = CliTail(d, "--from-start")
     try:
         lines = t.read(5, what="tail")
     finally:
@@ -143,7 +89,7 @@ def test_tail_text(d):
 
 def test_tail_filter(d):
     """--filter (CESQL) drops what it does not match."""
-    t = Tail(d, "--from-start", "-o", "json", "--filter",
+    t = CliTail(d, "--from-start", "-o", "json", "--filter",
              "id IN ('e1', 'marker') AND source = '/test'")
     try:
         first = json.loads(t.read(1, what="filtered tail")[0])
@@ -158,7 +104,7 @@ def test_tail_filter(d):
 
 def test_tail_from_now(d):
     """Without --from-start, history is not shown; new events are."""
-    t = Tail(d, "-o", "json")
+    t = CliTail(d, "-o", "json")
     try:
         deadline = time.monotonic() + 15
         i = 0
@@ -175,20 +121,20 @@ def test_tail_from_now(d):
 
 
 def test_unknown_broker(d):
-    p = fails(d.knit("send", "--broker", "default/nope", "--type", "t",
+    p = fails(d.cli("send", "--broker", "default/nope", "--type", "t",
                      "--source", "/s"), "send, unknown broker")
     check("nope" in p.stderr, "names the broker", p)
-    p = fails(d.knit("send", "--broker", "default/nope", "--type", "t",
-                     "--source", "/s", env={"KNIT_INGRESS": d.ingress}),
+    p = fails(d.cli("send", "--broker", "default/nope", "--type", "t",
+                     "--source", "/s", env={"KNIT_INGRESS": d.ingress_addr}),
               "send to the ingress, unknown broker")
     check("404 Not Found" in p.stderr and "/default/nope" in p.stderr,
           "the ingress's 404", p)
-    p = fails(d.knit("tail", "default/nope"), "tail, unknown broker")
+    p = fails(d.cli("tail", "default/nope"), "tail, unknown broker")
     check("nope" in p.stderr, "names the broker", p)
 
 
 def test_daemon_stops(d):
-    t = Tail(d, "-o", "json")
+    t = CliTail(d, "-o", "json")
     try:
         # Make sure the stream is open before stopping the daemon.
         deadline = time.monotonic() + 15
@@ -209,12 +155,12 @@ def test_daemon_stops(d):
 
 
 def main():
-    need_binary()
+    knit_bin()
     with Daemon() as d:
         tmp = os.path.join(d.dir, "files")
-        path = write(os.path.join(tmp, "broker.yaml"), BROKER)
-        ok(d.knit("apply", "-f", path), "apply")
-        wait_ready(d, "demo")
+        path = write_file(os.path.join(tmp, "broker.yaml"), BROKER)
+        ok(d.cli("apply", "-f", path), "apply")
+        cli_wait_ready(d, "demo")
         test_send(d, tmp)
         test_tail_json(d)
         test_tail_text(d)

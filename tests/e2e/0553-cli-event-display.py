@@ -14,12 +14,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_e2e import KNIT, check, fails, knit, need_binary, ok  # noqa
+from knit_e2e import check, fails, knit, knit_bin, ok  # noqa: E402
 
 
 def start_display(errpath):
     err = open(errpath, "w+")
-    proc = subprocess.Popen([KNIT, "event-display", "--listen",
+    proc = subprocess.Popen([knit_bin(), "event-display", "--listen",
                              "127.0.0.1:0"], stdout=subprocess.PIPE,
                             stderr=err, text=True)
     deadline = time.monotonic() + 15
@@ -34,7 +34,7 @@ def start_display(errpath):
 
 
 def main():
-    need_binary()
+    knit_bin()
     errpath = os.path.join(os.environ.get("TMPDIR", "/tmp"),
                            "knit-0553-%d.err" % os.getpid())
     proc, err, port = start_display(errpath)

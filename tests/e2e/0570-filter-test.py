@@ -9,7 +9,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_e2e import check, knit, need_binary  # noqa
+from knit_e2e import check, knit, knit_bin, write_file  # noqa: E402
 
 TRIGGER = """\
 apiVersion: eventing.knative.dev/v1
@@ -37,10 +37,7 @@ EVENT = """{
 
 
 def write(d, name, text):
-    path = os.path.join(d, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+    return write_file(os.path.join(d, name), text)
 
 
 def run(d, filt, prio='"5"', *extra):
@@ -171,7 +168,7 @@ def test_several_and_stdin(d):
 
 
 def main():
-    need_binary()
+    knit_bin()
     with tempfile.TemporaryDirectory(prefix="knit-0570-") as d:
         test_dialects(d)
         test_cesql_outcomes(d)

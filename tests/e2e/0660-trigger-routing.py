@@ -4,9 +4,9 @@ filters, match-all), each exactly once, in binary mode with Prefer: reply
 and Kn-Namespace, without knativebrokerttl; status conditions and
 subscriberUri are reported; a trigger created later starts at the end."""
 
-from dispatch_e2e import (PySink, TempDir, broker_yaml, check, condition,
-                          docs, eq, run, send, start_knit, trigger_status,
-                          trigger_yaml, wait_for)
+from knit_e2e import (PySink, TempDir, broker_yaml, check,  # noqa: E402
+                      condition, docs, eq, run, send, start_knit,
+                      trigger_status, trigger_yaml, wait_for)
 
 
 def main():

@@ -6,8 +6,8 @@ capped by retryAfterMax; a 404 is retried."""
 
 import threading
 
-from dispatch_e2e import (PySink, TempDir, broker_yaml, check, docs, eq, run,
-                          send, start_knit, trigger_yaml, wait_for)
+from knit_e2e import (PySink, TempDir, broker_yaml, check, docs,  # noqa: E402
+                      eq, run, send, start_knit, trigger_yaml, wait_for)
 
 
 def failing(n_fail, code, headers=None):

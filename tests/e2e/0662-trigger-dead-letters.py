@@ -8,9 +8,9 @@ remove them; the store survives a restart."""
 import base64
 import json
 
-from dispatch_e2e import (Knit, PySink, TempDir, broker_yaml, check, docs,
-                          eq, knit_cli, metric, run, send, start_knit,
-                          trigger_yaml, wait_for)
+from knit_e2e import (Knit, PySink, TempDir, broker_yaml, check,  # noqa: E402
+                      docs, eq, knit_cli, metric, run, send, start_knit,
+                      trigger_yaml, wait_for)
 
 HTML = (b"<html><body>" + b"x" * (1024 * 1024) + b"</body></html>")
 

@@ -8,9 +8,9 @@ TTL and with the default 255."""
 import json
 import threading
 
-from dispatch_e2e import (PySink, TempDir, broker_yaml, check, docs, eq,
-                          metric, run, send, start_knit, trigger_yaml,
-                          wait_for)
+from knit_e2e import (PySink, TempDir, broker_yaml, check, docs,  # noqa: E402
+                      eq, metric, run, send, start_knit, trigger_yaml,
+                      wait_for)
 
 
 def replier(type_, code=200):

@@ -9,8 +9,8 @@ import random
 import threading
 import time
 
-from dispatch_e2e import (PySink, TempDir, broker_yaml, check, docs, eq,
-                          run, send, start_knit, trigger_yaml, wait_for)
+from knit_e2e import (PySink, TempDir, broker_yaml, check, docs,  # noqa: E402
+                      eq, run, send, start_knit, trigger_yaml, wait_for)
 
 KEYS = 10
 PER_KEY = 15

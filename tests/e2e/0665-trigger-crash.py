@@ -7,9 +7,9 @@ flight or not yet committed (the commit runs every 100 ms)."""
 import collections
 import signal
 
-from dispatch_e2e import (Knit, PySink, TempDir, broker_yaml, check, docs,
-                          eq, run, start_knit, trigger_yaml, wait_for)
-from broker_e2e import binary_headers
+from knit_e2e import (Knit, PySink, TempDir, binary_headers,  # noqa: E402
+                      broker_yaml, check, docs, eq, run, start_knit,
+                      trigger_yaml, wait_for)
 
 N = 600
 KILL_AT = 300

@@ -6,9 +6,9 @@ deleted and re-created trigger starts at the end again."""
 import datetime
 import time
 
-from dispatch_e2e import (Knit, PySink, TempDir, broker_yaml, check, docs,
-                          eq, knit_cli, run, send, start_knit, trigger_yaml,
-                          wait_for)
+from knit_e2e import (Knit, PySink, TempDir, broker_yaml, check,  # noqa: E402
+                      docs, eq, knit_cli, run, send, start_knit, trigger_yaml,
+                      wait_for)
 
 
 def main():

@@ -9,8 +9,8 @@ and in-flight gauges are reported."""
 import json
 import socket
 
-from dispatch_e2e import (PySink, TempDir, broker_yaml, check, docs, eq,
-                          metric, run, start_knit, trigger_yaml, wait_for)
+from knit_e2e import (PySink, TempDir, broker_yaml, check, docs,  # noqa: E402
+                      eq, metric, run, start_knit, trigger_yaml, wait_for)
 
 N = 5000
 BATCH = 500

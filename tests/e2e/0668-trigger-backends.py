@@ -8,16 +8,14 @@ own cursors (no broker ring). Skipped parts: whichever backend is not
 available."""
 
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from backends_e2e import (NatsServer, configmap_yaml,  # noqa: E402
-                          class_broker_yaml, kafka_mock_binary,
-                          nats_broker_yaml, nats_server_binary,
-                          wait_condition)
-from dispatch_e2e import (Knit, PySink, TempDir, check, docs,  # noqa: E402
-                          eq, run, send, start_knit, trigger_yaml, wait_for)
+from backends_e2e import (KafkaMock, NatsServer,  # noqa: E402
+                          kafka_broker_yaml, kafka_mock_binary,
+                          nats_broker_yaml, nats_server_binary)
+from knit_e2e import (Knit, PySink, TempDir, docs, eq, run, send,  # noqa: E402
+                      start_knit, trigger_yaml, wait_condition, wait_for)
 
 KEYS = 4
 PER_KEY = 10
@@ -90,26 +88,16 @@ def main():
         finally:
             tmp.cleanup()
             nats.cleanup()
-    mock = kafka_mock_binary()
-    if mock:
-        proc = subprocess.Popen([mock, "--topic",
-                                 "knative-broker-default-b:4"],
-                                stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
+    if kafka_mock_binary():
+        mock = KafkaMock(topics=["knative-broker-default-b:4"]).start()
         tmp = TempDir()
         try:
-            bootstrap = proc.stdout.readline().strip()
-            cm = configmap_yaml("b-kafka", {
-                "bootstrap.servers": bootstrap,
-                "kafka.consumer.fetch.wait.max.ms": "5"})
-            exercise(tmp, cm + "---\n" + class_broker_yaml(
-                "b", "Kafka", "b-kafka"), "kafka")
+            exercise(tmp, kafka_broker_yaml("b", mock.bootstrap), "kafka")
             ran += 1
             print("ok:", "backend", ran)
         finally:
             tmp.cleanup()
-            proc.terminate()
-            proc.wait(timeout=10)
+            mock.stop()
     if not ran:
         print("SKIP: neither nats-server nor the kafka mock is available")
         sys.exit(77)

@@ -11,10 +11,9 @@ import os
 import re
 import signal
 import subprocess
-import time
 
-from dispatch_e2e import (Knit, TempDir, check, eq, knit_bin, run,
-                          wait_for)
+from knit_e2e import (Knit, TempDir, check, eq, knit_bin, run,  # noqa: E402
+                      wait_for)
 
 
 def main():

@@ -16,85 +16,25 @@ Skipped (loudly) only when the kafka-mock tool is not built.
 """
 import json
 import os
-import queue
-import subprocess
 import sys
-import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from backends_e2e import (KafkaMock, apply_ok, kafka_broker_yaml,  # noqa
-                          kcat_records, wait_condition)
-from broker_e2e import (Knit, TempDir, binary_headers, broker_yaml,  # noqa
-                        check, eq, knit_bin, run)
+from backends_e2e import (KafkaMock, kafka_broker_yaml,  # noqa: E402
+                          kcat_records)
+from knit_e2e import (CliTail, Knit, TempDir, apply_ok,  # noqa: E402
+                      binary_headers, broker_yaml, check, eq, knit_send,
+                      post_all_modes, run, wait_condition)
 
 TOPIC = "knative-broker-default-demo"
 
 
-def knit_send(k, *args):
-    env = dict(os.environ, KNIT_ADMIN="127.0.0.1:%d" % k.admin)
-    p = subprocess.run([knit_bin(), "send", "--broker", "default/demo"] +
-                       list(args), env=env, capture_output=True, text=True,
-                       timeout=30)
-    check(p.returncode == 0 and "202" in p.stdout,
-          "knit send: rc=%d out=%r err=%r" % (p.returncode, p.stdout,
-                                              p.stderr))
-
-
 def cli_tail(k, n, timeout=30):
     """The first n events of `knit tail --from-start -o json`."""
-    env = dict(os.environ, KNIT_ADMIN="127.0.0.1:%d" % k.admin)
-    p = subprocess.Popen([knit_bin(), "tail", "default/demo",
-                          "--from-start", "-o", "json"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    q = queue.Queue()
-
-    def pump():
-        for line in p.stdout:
-            q.put(line)
-        q.put(None)
-    threading.Thread(target=pump, daemon=True).start()
-    out = []
+    t = CliTail(k, "--from-start", "-o", "json")
     try:
-        deadline = time.monotonic() + timeout
-        while len(out) < n:
-            left = deadline - time.monotonic()
-            check(left > 0, "knit tail: %d of %d events: %r" % (
-                len(out), n, out))
-            try:
-                line = q.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line is None:
-                p.wait(timeout=10)
-                raise AssertionError("knit tail ended (rc %r): %r" % (
-                    p.returncode, p.stderr.read()))
-            out.append(json.loads(line))
+        return t.events(n, timeout)
     finally:
-        p.terminate()
-        p.wait(timeout=10)
-    return out
-
-
-def post_all_modes(k, prefix):
-    st, _, _ = k.post("/default/demo", b"hello",
-                      binary_headers(prefix + "-bin", "t.bin",
-                                     extra={"ce-partitionkey": "p1"}))
-    eq(st, 202, "binary post")
-    ev = {"specversion": "1.0", "id": prefix + "-struct", "type": "t.struct",
-          "source": "/e2e", "datacontenttype": "application/json",
-          "data": {"n": 1}}
-    st, _, _ = k.post("/default/demo", json.dumps(ev).encode(),
-                      {"content-type": "application/cloudevents+json"})
-    eq(st, 202, "structured post")
-    batch = [dict(ev, id=prefix + "-b1", type="t.batch"),
-             dict(ev, id=prefix + "-b2", type="t.batch")]
-    st, _, _ = k.post("/default/demo", json.dumps(batch).encode(),
-                      {"content-type":
-                       "application/cloudevents-batch+json"})
-    eq(st, 202, "batch post")
-    return [prefix + s for s in ("-bin", "-struct", "-b1", "-b2")]
+        t.stop()
 
 
 def test_switch(k, mock):

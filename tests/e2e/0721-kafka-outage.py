@@ -16,21 +16,11 @@ Skipped (loudly) only when the kafka-mock tool is not built.
 """
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from backends_e2e import (KafkaMock, Poster, apply_ok,  # noqa: E402
-                          read_back,
-                          kafka_broker_yaml, wait_condition)
-from broker_e2e import Knit, TempDir, check, eq, run  # noqa: E402
-
-
-def wait_for(cond, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)
+from backends_e2e import KafkaMock, kafka_broker_yaml  # noqa: E402
+from knit_e2e import (Knit, Poster, TempDir, apply_ok, check, eq,  # noqa: E402
+                      read_back, run, wait_condition, wait_for)
 
 
 def main():
@@ -46,11 +36,13 @@ def main():
         poster = Poster([k.ingress], "/default/demo", "k", threads=4,
                         max_wait=0.05)
         poster.start()
-        wait_for(lambda: poster.count(202) >= 300, "202s before the outage")
+        wait_for(lambda: poster.count(202) >= 300, "202s before the outage",
+                 timeout=30)
 
         mock.command("broker_down -1")
         down_at = poster.count(202)
-        wait_for(lambda: poster.count(503) >= 20, "503s while Kafka is down")
+        wait_for(lambda: poster.count(503) >= 20, "503s while Kafka is down",
+                 timeout=30)
         check(poster.retry_after_seen >= 20, "503 answers carry Retry-After")
         c = wait_condition(k, "demo", "False", "BackendUnavailable")
         print("Ready while down: %s" % c["message"])
@@ -61,7 +53,7 @@ def main():
         mock.command("broker_up -1")
         up_503 = poster.count(503)
         wait_for(lambda: poster.count(202) >= down_at + acked_in_outage +
-                 300, "202s after Kafka is back")
+                 300, "202s after Kafka is back", timeout=30)
         wait_condition(k, "demo", "True")
         st, _, _ = k.request("GET", "/readyz")
         eq(st, 200, "/readyz after recovery")

@@ -19,17 +19,14 @@ JetStream and back with one annotation and a ConfigMap, against a real
 """
 import json
 import os
-import queue
-import subprocess
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from backends_e2e import (NatsConn, NatsServer, apply_ok,  # noqa: E402
-                          class_broker_yaml, configmap_yaml, condition,
-                          nats_stream_name, wait_condition)
-from broker_e2e import (Knit, TempDir, binary_headers, broker_yaml,  # noqa
-                        check, eq, knit_bin, run)
+from backends_e2e import NatsConn, NatsServer, nats_stream_name  # noqa: E402
+from knit_e2e import (CliTail, Knit, TempDir, apply_ok,  # noqa: E402
+                      binary_headers, broker_condition, broker_yaml, check,
+                      configmap_yaml, eq, knit_send, post_all_modes, run,
+                      wait_condition)
 
 STREAM = nats_stream_name("default", "demo")
 SUBJECT = "knit.default.demo.events"
@@ -39,72 +36,7 @@ def nats_yaml(url, extra=None):
     data = {"url": url, "duplicate-window": "PT1M"}
     data.update(extra or {})
     return (configmap_yaml("demo-nats", data) + "---\n" +
-            class_broker_yaml("demo", "NatsJetStreamBroker", "demo-nats"))
-
-
-class CliTail:
-    """`knit tail default/demo --from-start -o json` in the background
-    (the new NATS stream's start: only what went to NATS)."""
-
-    def __init__(self, k):
-        env = dict(os.environ, KNIT_ADMIN="127.0.0.1:%d" % k.admin)
-        self.proc = subprocess.Popen([knit_bin(), "tail", "default/demo",
-                                      "--from-start", "-o", "json"],
-                                     env=env,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.q = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.q.put(json.loads(line))
-        self.q.put(None)
-
-    def read(self, n, timeout=15):
-        out = []
-        while len(out) < n:
-            ev = self.q.get(timeout=timeout)
-            check(ev is not None, "knit tail ended: %r" % (
-                self.proc.stderr.read() if self.proc.poll() is not None
-                else ""))
-            out.append(ev)
-        return out
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
-def knit_send(k, *args):
-    env = dict(os.environ, KNIT_ADMIN="127.0.0.1:%d" % k.admin)
-    p = subprocess.run([knit_bin(), "send", "--broker", "default/demo"] +
-                       list(args), env=env, capture_output=True, text=True,
-                       timeout=30)
-    check(p.returncode == 0 and "202" in p.stdout,
-          "knit send: rc=%d out=%r err=%r" % (p.returncode, p.stdout,
-                                              p.stderr))
-
-
-def post_all_modes(k, prefix):
-    """Binary, structured and a batch of two; returns the ids."""
-    st, _, _ = k.post("/default/demo", b"hello",
-                      binary_headers(prefix + "-bin", "t.bin",
-                                     extra={"ce-partitionkey": "p1"}))
-    eq(st, 202, "binary post")
-    ev = {"specversion": "1.0", "id": prefix + "-struct", "type": "t.struct",
-          "source": "/e2e", "datacontenttype": "application/json",
-          "data": {"n": 1}}
-    st, _, _ = k.post("/default/demo", json.dumps(ev).encode(),
-                      {"content-type": "application/cloudevents+json"})
-    eq(st, 202, "structured post")
-    batch = [dict(ev, id=prefix + "-b1", type="t.batch"),
-             dict(ev, id=prefix + "-b2", type="t.batch")]
-    st, _, _ = k.post("/default/demo", json.dumps(batch).encode(),
-                      {"content-type":
-                       "application/cloudevents-batch+json"})
-    eq(st, 202, "batch post")
-    return [prefix + s for s in ("-bin", "-struct", "-b1", "-b2")]
+            broker_yaml("demo", cls="NatsJetStreamBroker", cm="demo-nats"))
 
 
 def test_log_then_nats(k, ns, nc):
@@ -120,13 +52,13 @@ def test_log_then_nats(k, ns, nc):
     eq(c["reason"], "ChannelOpen", "Ready reason")
     check("created stream %s" % STREAM in k.log_text() or ns.external,
           "stream created (log)")
-    tail = CliTail(k)
+    tail = CliTail(k, "--from-start", "-o", "json")
     try:
         knit_send(k, "--type", "t.cli", "--source", "/cli", "--id",
                   "nats-cli", "--data", '{"hello":"nats"}', "--ext",
                   "region=eu")
         ids = ["nats-cli"] + post_all_modes(k, "nats")
-        got = tail.read(len(ids))
+        got = tail.events(len(ids))
         eq([e["id"] for e in got], ids, "knit tail on NATS")
         eq(got[0]["data"], {"hello": "nats"}, "data through NATS")
         eq(got[0]["region"], "eu", "extension through NATS")
@@ -204,7 +136,7 @@ def test_back_to_log(k, nc):
     before = nc.stream_info(STREAM)["state"]["messages"]
     apply_ok(k, broker_yaml("demo"))  # no class annotation: the log
     wait_condition(k, "demo", "True")
-    eq(condition(k, "demo")["reason"], "ChannelOpen", "log Ready")
+    eq(broker_condition(k, "demo")["reason"], "ChannelOpen", "log Ready")
     ids = post_all_modes(k, "back")
     got = [e["id"] for e in k.tail("default", "demo")]
     eq(got, ["log-bin", "log-struct", "log-b1", "log-b2"] + ids,

@@ -17,21 +17,11 @@ $KNIT_TEST_NATS_URL, whose server this test cannot restart).
 import os
 import signal
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from backends_e2e import (NatsServer, Poster, apply_ok,  # noqa: E402
-                          read_back,
-                          nats_broker_yaml, skip, wait_condition)
-from broker_e2e import Knit, TempDir, check, eq, run  # noqa: E402
-
-
-def wait_for(cond, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)
+from backends_e2e import NatsServer, nats_broker_yaml  # noqa: E402
+from knit_e2e import (Knit, Poster, TempDir, apply_ok, check, eq,  # noqa: E402
+                      read_back, run, skip, wait_condition, wait_for)
 
 
 def main():

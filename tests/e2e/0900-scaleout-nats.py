@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from backends_e2e import NatsServer, nats_broker_yaml  # noqa: E402
-from broker_e2e import run  # noqa: E402
+from knit_e2e import run  # noqa: E402
 from scaleout_e2e import run_scaleout  # noqa: E402
 
 

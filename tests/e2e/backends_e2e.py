@@ -1,13 +1,12 @@
-"""Helpers for the backend and scale-out system tests (tests/e2e/072x
-Kafka, 082x NATS, 090x scale-out): a real `nats-server -js` on a free
-loopback port with a temporary store (or $KNIT_TEST_NATS_URL), the Kafka
-mock-cluster tool from the build directory, a tiny NATS text-protocol
-client (CONNECT/PING/SUB/PUB/MSG/HMSG and JetStream API requests), broker
-YAML for each class, Ready polling, and a fast keep-alive HTTP poster that
-records which events were acknowledged. Python 3 standard library only.
+"""NATS and Kafka pieces of the e2e tests that need a backend (072x
+Kafka, 082x NATS, 0668, 090x scale-out): a real `nats-server -js` on a
+free loopback port with a temporary store (or $KNIT_TEST_NATS_URL), a tiny
+NATS text-protocol client (CONNECT/PING/SUB/PUB/MSG/HMSG and JetStream API
+requests), the Kafka mock-cluster tool from the build directory, kcat, and
+broker YAML for each class. The rest of the harness is knit_e2e.py.
+Python 3 standard library only.
 """
 import base64
-import http.client
 import json
 import os
 import shutil
@@ -17,43 +16,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_e2e import check, eq  # noqa: E402,F401
-
-SKIP = 77
-
-
-def skip(msg):
-    """Exits 77 (skipped) with a loud message."""
-    line = "*" * 72
-    print("%s\nSKIP: %s\n%s" % (line, msg, line))
-    sys.stdout.flush()
-    sys.exit(SKIP)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=10.0, up=True):
-    """Waits until 127.0.0.1:port accepts (up) or refuses (not up)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                if up:
-                    return True
-        except OSError:
-            if not up:
-                return True
-        time.sleep(0.02)
-    return False
+from knit_e2e import (broker_yaml, check, configmap_yaml, eq,  # noqa: E402
+                      free_port, skip, wait_port)
 
 
 # ------------------------------------------------------------- NATS server
@@ -304,6 +270,15 @@ def nats_stream_name(ns, name):
     return ("KN_BROKER_%s__%s" % (ns, name)).upper().replace("-", "_")
 
 
+def nats_broker_yaml(name, url, data=None, ns="default", cm=None):
+    """A NatsJetStreamBroker and its ConfigMap (url + data)."""
+    cm = cm or name + "-nats"
+    d = {"url": url}
+    d.update(data or {})
+    return configmap_yaml(cm, d, ns) + "---\n" + broker_yaml(
+        name, None, ns, "NatsJetStreamBroker", cm)
+
+
 # ------------------------------------------------------------- Kafka mock
 
 def kafka_mock_binary():
@@ -319,23 +294,26 @@ def kafka_mock_binary():
 class KafkaMock:
     """librdkafka's mock cluster through the kafka-mock tool of the build
     (tests/integration/tools/kafka_mock.c): `bootstrap` is its address;
-    command() sends an error-injection command on its stdin."""
+    command() sends an error-injection command on its stdin. `topics`
+    are created up front ("NAME:PARTITIONS[:REPLICAS]")."""
 
-    def __init__(self, brokers=3):
+    def __init__(self, brokers=3, topics=()):
         self.bin = kafka_mock_binary()
         if not self.bin:
             skip("the kafka-mock tool is not built (KNIT_BUILD_DIR/tests/"
                  "kafka-mock, target kafka_mock); the Kafka system tests "
                  "need it")
         self.brokers = brokers
+        self.topics = list(topics)
         self.proc = None
         self.bootstrap = None
         self.lock = threading.Lock()
 
     def start(self):
-        self.proc = subprocess.Popen([self.bin, "--brokers",
-                                      str(self.brokers)],
-                                     stdin=subprocess.PIPE,
+        args = [self.bin, "--brokers", str(self.brokers)]
+        for t in self.topics:
+            args += ["--topic", t]
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True,
                                      bufsize=1)
@@ -399,244 +377,5 @@ def kafka_broker_yaml(name, bootstrap, data=None, ns="default", cm=None,
     d = {"bootstrap.servers": bootstrap,
          "kafka.consumer.fetch.wait.max.ms": "5"}
     d.update(data or {})
-    return configmap_yaml(cm, d, ns) + "---\n" + class_broker_yaml(
-        name, "Kafka", cm, ns, annotations)
-
-
-# ------------------------------------------------------------- resources
-
-def nats_broker_yaml(name, url, data=None, ns="default", cm=None):
-    """A NatsJetStreamBroker and its ConfigMap (url + data)."""
-    cm = cm or name + "-nats"
-    d = {"url": url}
-    d.update(data or {})
-    return configmap_yaml(cm, d, ns) + "---\n" + class_broker_yaml(
-        name, "NatsJetStreamBroker", cm, ns)
-
-
-def configmap_yaml(name, data, ns="default"):
-    text = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n"
-            "  namespace: %s\ndata:\n" % (name, ns))
-    for k, v in data.items():
-        text += "  %s: %s\n" % (k, json.dumps(str(v)))
-    return text
-
-
-def class_broker_yaml(name, cls, cm=None, ns="default", annotations=None):
-    text = ("apiVersion: eventing.knative.dev/v1\nkind: Broker\n"
-            "metadata:\n  name: %s\n  namespace: %s\n  annotations:\n"
-            "    eventing.knative.dev/broker.class: %s\n" % (name, ns, cls))
-    for k, v in (annotations or {}).items():
-        text += "    %s: %s\n" % (k, json.dumps(v))
-    if cm:
-        text += ("spec:\n  config:\n    apiVersion: v1\n    kind: ConfigMap\n"
-                 "    name: %s\n" % cm)
-    return text
-
-
-def condition(knit, name, ns="default"):
-    st, obj = knit.admin_json("GET", "/v1/resources/brokers/%s/%s" %
-                              (ns, name))
-    eq(st, 200, "GET broker %s/%s" % (ns, name))
-    for c in obj.get("status", {}).get("conditions", []):
-        if c.get("type") == "Ready":
-            return c
-    raise AssertionError("no Ready condition: %r" % obj)
-
-
-def wait_condition(knit, name, status, reason=None, ns="default",
-                   timeout=20.0):
-    """Polls the broker's Ready condition until it has status (and
-    reason); returns it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        c = condition(knit, name, ns)
-        if c["status"] == status and (reason is None or
-                                      c["reason"] == reason):
-            return c
-        if time.monotonic() > deadline:
-            raise AssertionError("broker %s/%s: want Ready %s %s, have %r\n"
-                                 "--- knit log ---\n%s" %
-                                 (ns, name, status, reason or "", c,
-                                  knit.log_text()[-4000:]))
-        time.sleep(0.05)
-
-
-def apply_ok(knit, yaml_text):
-    st, body = knit.apply(yaml_text)
-    eq(st, 200, "apply: %r" % (body,))
-    return body
-
-
-# ------------------------------------------------------------- posting
-
-class Poster:
-    """Posts binary-mode events with ids PREFIX-N from `threads` threads
-    over keep-alive connections, spreading them round-robin over the
-    given ingress ports (one connection per thread and port). Records per
-    id the last status; `acked` holds the ids answered 202. Retries 503
-    (Retry-After honoured up to `max_wait`) when `retry` is set, else
-    records it, backs off the same way and moves on to the next id.
-    `etype` is the event type, or a function of the event number."""
-
-    def __init__(self, ports, path, prefix, threads=4, retry=False,
-                 etype="e2e.load", max_wait=0.2, body=b"x"):
-        self.ports = list(ports)
-        self.path = path
-        self.prefix = prefix
-        self.threads = threads
-        self.retry = retry
-        self.etype = etype
-        self.max_wait = max_wait
-        self.body = body
-        self.lock = threading.Lock()
-        self.acked = set()
-        self.codes = {}
-        self.retry_after_seen = 0
-        self.errors = 0
-        self.next = 0
-        self.limit = None
-        self.stopped = threading.Event()
-        self.workers = []
-
-    def _take(self):
-        with self.lock:
-            if self.limit is not None and self.next >= self.limit:
-                return None
-            n = self.next
-            self.next += 1
-            return n
-
-    def _conn(self, conns, port):
-        c = conns.get(port)
-        if c is None:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conns[port] = c
-        return c
-
-    def _post_one(self, conns, port, eid, etype):
-        headers = {"ce-specversion": "1.0", "ce-id": eid,
-                   "ce-type": etype, "ce-source": "/e2e/poster",
-                   "content-type": "text/plain"}
-        c = self._conn(conns, port)
-        try:
-            c.request("POST", self.path, body=self.body, headers=headers)
-            r = c.getresponse()
-            r.read()
-            st, ra = r.status, r.getheader("Retry-After")
-            if r.getheader("Connection", "").lower() == "close":
-                c.close()
-                conns.pop(port, None)
-            return st, ra
-        except (OSError, http.client.HTTPException):
-            c.close()
-            conns.pop(port, None)
-            return 0, None
-
-    def _run(self, widx):
-        conns = {}
-        k = widx
-        while not self.stopped.is_set():
-            n = self._take()
-            if n is None:
-                break
-            eid = "%s-%d" % (self.prefix, n)
-            etype = self.etype(n) if callable(self.etype) else self.etype
-            while True:
-                ports = self.ports
-                port = ports[k % len(ports)]
-                k += 1
-                st, ra = self._post_one(conns, port, eid, etype)
-                with self.lock:
-                    self.codes[st] = self.codes.get(st, 0) + 1
-                    if st == 503 and ra:
-                        self.retry_after_seen += 1
-                    if st == 202:
-                        self.acked.add(eid)
-                if st == 202 or self.stopped.is_set():
-                    break
-                if st == 0 or st == 503:
-                    # back off as Retry-After says (capped), like a client
-                    try:
-                        wait = float(ra) if ra else 0.05
-                    except ValueError:
-                        wait = 0.05
-                    time.sleep(min(wait, self.max_wait))
-                if not self.retry or st not in (0, 503):
-                    break
-        for c in conns.values():
-            c.close()
-
-    def start(self, limit=None):
-        self.limit = limit
-        for i in range(self.threads):
-            t = threading.Thread(target=self._run, args=(i,), daemon=True)
-            t.start()
-            self.workers.append(t)
-        return self
-
-    def stop(self):
-        self.stopped.set()
-        self.join()
-
-    def join(self, timeout=None):
-        for t in self.workers:
-            t.join(timeout)
-
-    def count(self, code):
-        with self.lock:
-            return self.codes.get(code, 0)
-
-    def posted(self):
-        with self.lock:
-            return self.next
-
-
-def read_back(port, ns, name, want, timeout=60.0, idle=1.0):
-    """Reads broker ns/name from the start through the admin tail of the
-    knit at admin port `port` until every id in `want` was seen and then
-    nothing more came for `idle` seconds (or the timeout). Returns the
-    list of ids read, in order (duplicates kept)."""
-    from broker_e2e import decode_chunks
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(("GET /v1/tail/%s/%s?from=start HTTP/1.1\r\nHost: x\r\n"
-               "\r\n" % (ns, name)).encode())
-    want = set(want)
-    seen = set()
-    ids = []
-    buf = body = b""
-    head_done = False
-    deadline = time.monotonic() + timeout
-    s.settimeout(idle)
-    try:
-        while time.monotonic() < deadline:
-            try:
-                chunk = s.recv(1 << 16)
-            except socket.timeout:
-                if want <= seen:
-                    break
-                continue
-            if not chunk:
-                break
-            buf += chunk
-            if not head_done:
-                if b"\r\n\r\n" not in buf:
-                    continue
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                check(int(head.split()[1]) == 200, "tail: %r" % head[:80])
-                head_done = True
-            body, buf = decode_chunks(body, buf)
-            while b"\n" in body:
-                line, body = body.split(b"\n", 1)
-                if line.strip():
-                    eid = json.loads(line).get("id")
-                    ids.append(eid)
-                    seen.add(eid)
-    finally:
-        s.close()
-    return ids
-
-
-def event_ids(events):
-    """The ids of events as the admin tail returns them (JSON format)."""
-    return [e.get("id") for e in events]
+    return configmap_yaml(cm, d, ns) + "---\n" + broker_yaml(
+        name, annotations, ns, "Kafka", cm)

@@ -14,9 +14,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from backends_e2e import Poster, wait_condition  # noqa: E402
-from broker_e2e import Knit, TempDir, check, eq  # noqa: E402,F401
-from dispatch_e2e import TestSink, docs, trigger_yaml  # noqa: E402
+from knit_e2e import (Knit, Poster, TempDir, TestSink, check,  # noqa: E402
+                      docs, eq, trigger_yaml, wait_condition)
 
 DEFAULT_EVENTS = 10000
 INSTANCES = 3

@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.environ.get("KNIT_SOURCE_DIR", "."),
                                 "tests", "e2e"))
-from broker_e2e import Knit, TempDir, check, eq  # noqa: E402
+from knit_e2e import Knit, TempDir, check, eq  # noqa: E402
 
 SKIP = 77
 TOPIC = "knative-broker-default-orders"
