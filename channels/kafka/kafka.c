@@ -65,6 +65,12 @@ static bool healthy_locked(const kn_kafka *k)
     return k->topic_ready && !k->down && !k->fatal && !k->failing;
 }
 
+/* Under mu, after a change of topic_ready, down or fatal. */
+static void update_accepting(kn_kafka *k)
+{
+    atomic_store(&k->accepting, k->topic_ready && !k->down && !k->fatal);
+}
+
 /* Under mu: the most telling reason the channel is unhealthy, or "". */
 static const char *reason_locked(const kn_kafka *k)
 {
@@ -161,6 +167,7 @@ static void note_delivery_ok(kn_kafka *k)
     if (k->failing || k->down) {
         k->failing = false;
         k->down = false;
+        update_accepting(k);
         atomic_store(&k->trouble, false);
         KN_INFO(KN_KAFKA_COMP, "kafka %s: deliveries succeed again",
                 k->label);
@@ -200,6 +207,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
         rd_kafka_resp_err_t fe = rd_kafka_fatal_error(rk, buf, sizeof buf);
         pthread_mutex_lock(&k->mu);
         k->fatal = true;
+        update_accepting(k);
         snprintf(k->fatal_reason, sizeof k->fatal_reason,
                  "fatal producer error %s: %s",
                  rd_kafka_err2name(fe), buf);
@@ -212,6 +220,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         pthread_mutex_lock(&k->mu);
         k->down = true;
+        update_accepting(k);
         atomic_store(&k->trouble, true);
         snprintf(k->down_reason, sizeof k->down_reason,
                  "all Kafka brokers are down: %s", reason);
@@ -299,13 +308,56 @@ static int produce_one(kn_kafka *k, const ce_event *ev, void *opaque,
     return KN_OK;
 }
 
+/* Per-thread encoding buffers, kept between appends (freed when the
+ * thread exits; a buffer grown past 1 MiB is dropped after use). */
+typedef struct kscratch {
+    ce_headers h;
+    ce_buf val;
+} kscratch;
+
+static pthread_key_t g_scratch_key;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    kscratch *s = p;
+    ce_headers_free(&s->h);
+    ce_buf_free(&s->val);
+    free(s);
+}
+
+static void scratch_key(void)
+{
+    pthread_key_create(&g_scratch_key, scratch_free);
+}
+
+static kscratch *scratch_get(void)
+{
+    pthread_once(&g_scratch_once, scratch_key);
+    kscratch *s = pthread_getspecific(g_scratch_key);
+    if (!s && (s = calloc(1, sizeof *s)) &&
+        pthread_setspecific(g_scratch_key, s) != 0) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+static void scratch_trim(kscratch *s)
+{
+    if (s->val.cap > (1u << 20))
+        ce_buf_free(&s->val);
+    if (s->h.store.cap > (1u << 20)) {
+        ce_headers_free(&s->h);
+        memset(&s->h, 0, sizeof s->h);
+    }
+}
+
 /* Any thread. See channel.h; an empty call is KN_INVAL. */
 static int kafka_append(kn_channel *ch, ce_event *const *evs, size_t n,
                         kn_append_cb cb, void *arg)
 {
     kn_kafka *k = (kn_kafka *)ch;
-    ce_headers h = {0};
-    ce_buf val = CE_BUF_INIT;
     size_t queued = 0;
     int st = KN_OK;
     kbatch *b;
@@ -314,14 +366,12 @@ static int kafka_append(kn_channel *ch, ce_event *const *evs, size_t n,
         return KN_INVAL;
     if (atomic_load(&k->stopping))
         return KN_CLOSED;
-    pthread_mutex_lock(&k->mu);
-    bool up = k->topic_ready && !k->down && !k->fatal;
-    pthread_mutex_unlock(&k->mu);
-    if (!up) {
+    if (!atomic_load(&k->accepting)) {
         atomic_fetch_add(&k->append_errors, n);
         return KN_UNAVAILABLE;
     }
-    if (!(b = calloc(1, sizeof *b)))
+    kscratch *sc = scratch_get();
+    if (!sc || !(b = calloc(1, sizeof *b)))
         return KN_NOMEM;
     atomic_init(&b->left, n);
     atomic_init(&b->status, KN_OK);
@@ -335,12 +385,11 @@ static int kafka_append(kn_channel *ch, ce_event *const *evs, size_t n,
             break;
         }
         void *op = (void *)((uintptr_t)b | (queued == 0 ? 1u : 0u));
-        st = produce_one(k, evs[queued], op, &h, &val, &b->bytes);
+        st = produce_one(k, evs[queued], op, &sc->h, &sc->val, &b->bytes);
         if (st != KN_OK)
             break;
     }
-    ce_headers_free(&h);
-    ce_buf_free(&val);
+    scratch_trim(sc);
     if (st == KN_OK)
         return KN_OK;
     if (queued == 0) { /* nothing sent: fail the call itself */
@@ -579,6 +628,7 @@ static void *admin_main(void *arg)
             if (rc == KN_OK) {
                 k->topic_ready = true;
                 k->down = false;
+                update_accepting(k);
                 atomic_store(&k->trouble, k->failing);
                 KN_INFO(KN_KAFKA_COMP, "kafka %s: topic %s ready", k->label,
                         k->set.topic);
@@ -593,6 +643,7 @@ static void *admin_main(void *arg)
             if (up && k->down) {
                 /* the failures came from the outage */
                 k->down = false;
+                update_accepting(k);
                 k->failing = false;
                 atomic_store(&k->trouble, false);
                 KN_INFO(KN_KAFKA_COMP, "kafka %s: the cluster answers "
@@ -755,6 +806,7 @@ static int kafka_open(const kn_channel_config *cfg, kn_channel **out,
     k->poll_started = true;
     if (setup_topic(k, why, sizeof why) == KN_OK) {
         k->topic_ready = true;
+        update_accepting(k);
     } else {
         snprintf(k->setup_reason, sizeof k->setup_reason, "%s", why);
         KN_WARN(KN_KAFKA_COMP, "kafka %s: %s; appends fail until it is "

@@ -72,6 +72,7 @@ typedef struct kn_kafka {
     int64_t last_warn_ns;    /* rate limit of repeated warnings */
 
     atomic_bool trouble;     /* down || failing, read without mu */
+    atomic_bool accepting;   /* topic_ready && !down && !fatal */
     atomic_uint_fast64_t appended_events, appended_bytes, append_errors;
     atomic_uint_fast64_t skipped_records;
     atomic_int cursors;      /* open cursors, for the close check */

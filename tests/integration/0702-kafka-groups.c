@@ -140,7 +140,21 @@ static void test_split(void **state)
         assert_non_null(m[i].c);
         m[i].commit = true;
     }
-    serve(m, 2, 4500, 0); /* both join (the mock waits 3 s) */
+    /* Until both are members with partitions (the mock waits 3 s for
+     * the first join; a late joiner means another rebalance). */
+    int64_t end = kn_now_mono_ms() + 20000;
+    unsigned probe = 0;
+    while ((!m[0].n || !m[1].n) && kn_now_mono_ms() < end) {
+        append_keyed(ch, "p", probe, probe + 8);
+        probe += 8;
+        serve(m, 2, 500, 0);
+    }
+    assert_true(m[0].n > 0 && m[1].n > 0);
+    serve(m, 2, 300, 0);
+    for (int i = 0; i < 2; i++) {
+        kt_free(m[i].r, m[i].n);
+        m[i].n = 0;
+    }
     append_keyed(ch, "s", 0, 80);
     serve(m, 2, 15000, 80);
     assert_int_equal(m[0].n + m[1].n, 80);
