@@ -353,6 +353,8 @@ int kn_log_cursor_next(kn_cursor *cur, kn_record *recs, size_t max)
     if (n == max || bytes >= NEXT_BYTES_MAX) {
         pthread_mutex_lock(&lg->mu);
         more = c->pos < c->seg->size || c->seg->sealed;
+        if (!more) /* stopped exactly at the end: the next commit signals */
+            atomic_store(&c->armed, 1);
         pthread_mutex_unlock(&lg->mu);
     }
     if (more) /* keep the fd readable while a backlog remains */
