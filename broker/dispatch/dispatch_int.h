@@ -43,9 +43,11 @@
 #define KN_FEED_BATCH 256               /* records per feed read */
 #define KN_TRIG_BATCH 64                /* records per trigger cursor read */
 #define KN_COMMIT_MS 100                /* commit tick */
+#define KN_COMMITS_PER_TICK 20          /* position writes per tick, about */
 #define KN_WINDOW_MIN 64u               /* window >= max(2*mif, this) */
 #define KN_RETRY_IO_MS 1000             /* retry of a failed store/read */
 #define KN_STOP_WAIT_MS 10000           /* bounded wait at shutdown */
+#define KN_DISP_IDLE_CONNS 8192         /* kept-alive subscriber connections */
 
 typedef struct kn_feed kn_feed;
 typedef struct kn_trig kn_trig;
@@ -399,7 +401,7 @@ void kn_tstats_response(kn_tstats *s, int http_code);
 typedef struct kn_rcond {
     char status[8];
     char reason[64];
-    char message[320];
+    char message[800];
     char ltt[CE_TIME_MAX];
 } kn_rcond;
 
@@ -449,6 +451,7 @@ struct kn_dispatcher {
     kn_trig *zombies;
     kn_redrive *redrives;
     kn_sink_timer *tick;
+    uint64_t ticks;
     bool stopping;
     /* any thread */
     atomic_int outstanding;     /* callbacks the loop still expects */

@@ -265,10 +265,10 @@ void kn_disp_reap(kn_dispatcher *d)
 
 static void tick(kn_sink_client *c, void *arg);
 
-static void tick_trigger(kn_trig *t, int64_t now_wall)
+static void tick_trigger(kn_trig *t, int64_t now_wall, bool commit)
 {
     kn_cpos *pos = NULL;
-    size_t n = kn_trig_commit_points(t, &pos);
+    size_t n = commit ? kn_trig_commit_points(t, &pos) : 0;
     if (n)
         kn_cslot_request(t->d, t->slot, pos, n);
     free(pos);
@@ -306,8 +306,16 @@ static void tick(kn_sink_client *c, void *arg)
             kn_cslot_request(d, f->slot, &lo, 1);
         }
     }
+    /* Each position write is an fsync'd file: with many triggers each one
+     * commits every `stride` ticks, round robin, so the committer writes
+     * at most about KN_COMMITS_PER_TICK positions per tick. */
+    size_t ntrig = 0, i = 0;
     for (kn_trig *t = d->trigs; t; t = t->next)
-        tick_trigger(t, now_wall);
+        ntrig++;
+    uint64_t stride = 1 + ntrig / KN_COMMITS_PER_TICK;
+    d->ticks++;
+    for (kn_trig *t = d->trigs; t; t = t->next, i++)
+        tick_trigger(t, now_wall, (d->ticks + i) % stride == 0);
     kn_disp_reap(d);
     d->tick = kn_sink_timer_add(c, KN_COMMIT_MS, tick, d);
 }
@@ -332,7 +340,10 @@ int kn_dispatcher_new(const char *data_dir, kn_dispatcher **out,
     pthread_cond_init(&d->ccv, NULL);
     pthread_mutex_init(&d->dmu, NULL);
     pthread_mutex_init(&d->smu, NULL);
-    kn_sink_client_opts o = {.max_idle_connections = 0};
+    /* Keep every connection the triggers use open (many triggers × their
+     * max-in-flight): a smaller idle cache closes and reopens connections
+     * all the time. Per host, curl queues beyond 256. */
+    kn_sink_client_opts o = {.max_idle_connections = KN_DISP_IDLE_CONNS};
     d->client = kn_sink_client_new(&o, err);
     if (!d->client)
         goto fail;
