@@ -242,7 +242,7 @@ static double read_channel(kn_channel *ch, long n)
     double t0 = now_s();
     while (got < n) {
         size_t want = n - got < 256 ? (size_t)(n - got) : 256;
-        size_t k = nt_read(c, recs, want, 5000);
+        size_t k = tu_read(c, recs, want, 5000);
         if (!k)
             break;
         uint64_t top = 0;

@@ -34,7 +34,7 @@ typedef struct child_thread {
     kn_channel *ch;
     int round, id;
     slot slots[WINDOW];
-    lt_wait w;
+    tu_wait w;
 } child_thread;
 
 static void child_ack(void *arg, int status, uint64_t first)
@@ -47,21 +47,21 @@ static void child_ack(void *arg, int status, uint64_t first)
                      (unsigned long long)first, s->id);
     if (write(ack_fd, line, (size_t)n) != n)
         _exit(4);
-    lt_wait_cb(&s->t->w, status, first);
+    tu_wait_cb(&s->t->w, status, first);
 }
 
 /* Appends forever with up to WINDOW appends in flight. */
 static void *child_work(void *arg)
 {
     child_thread *t = arg;
-    lt_wait_init(&t->w);
+    tu_wait_init(&t->w);
     for (unsigned i = 0;; i++) {
         if (i >= WINDOW) /* completions come back in submission order */
-            lt_wait_for(&t->w, (int)(i - WINDOW + 1));
+            tu_wait_for(&t->w, (int)(i - WINDOW + 1), -1);
         slot *s = &t->slots[i % WINDOW];
         s->t = t;
         snprintf(s->id, sizeof s->id, "r%d.t%d.%u", t->round, t->id, i);
-        ce_event *ev = lt_event(s->id, 0, 40 + (i % 7) * 30);
+        ce_event *ev = tu_event(s->id, 0, 40 + (i % 7) * 30);
         if (kn_channel_append(t->ch, &ev, 1, child_ack, s) != KN_OK)
             _exit(5);
         ce_event_unref(ev);
@@ -192,13 +192,13 @@ static void verify(void)
 static void test_crash(void **state)
 {
     (void)state;
-    lt_mkdtemp(dir, sizeof dir, "log-crash");
+    tu_mkdtemp(dir, sizeof dir, "log-crash");
     for (int r = 0; r < ROUNDS; r++) {
         crash_round(r);
         verify();
     }
     free(acks);
-    lt_rmrf(dir);
+    tu_rmrf(dir);
 }
 
 int main(void)

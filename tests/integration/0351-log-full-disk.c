@@ -26,7 +26,7 @@ static char top[64], dir[128];
 static int setup(void **state)
 {
     (void)state;
-    lt_mkdtemp(top, sizeof top, "log-full");
+    tu_mkdtemp(top, sizeof top, "log-full");
     snprintf(dir, sizeof dir, "%s/log", top);
     return 0;
 }
@@ -35,7 +35,7 @@ static int teardown(void **state)
 {
     (void)state;
     umount2(top, MNT_DETACH); /* harmless when nothing is mounted */
-    lt_rmrf(top);
+    tu_rmrf(top);
     return 0;
 }
 
@@ -102,10 +102,10 @@ static void test_rlimit_fsize(void **state)
     /* the failed write left nothing behind */
     assert_int_equal(lt_file_size(seg), (long)st.stored_bytes);
     /* a batch fails as a whole */
-    ce_event *b[3] = {lt_event("e", (unsigned)head, 200),
-                      lt_event("e", (unsigned)head + 1, 200),
-                      lt_event("e", (unsigned)head + 2, 200)};
-    assert_int_equal(lt_append(ch, b, 3, NULL), KN_NOSPACE);
+    ce_event *b[3] = {tu_event("e", (unsigned)head, 200),
+                      tu_event("e", (unsigned)head + 1, 200),
+                      tu_event("e", (unsigned)head + 2, 200)};
+    assert_int_equal(tu_append(ch, b, 3, NULL), KN_NOSPACE);
     assert_int_equal(head_of(ch, &st), head);
     /* readers see exactly the acknowledged events */
     verify_all(ch, head);
@@ -113,7 +113,7 @@ static void test_rlimit_fsize(void **state)
     /* space is back: the same batch goes in, healthy again */
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     uint64_t first;
-    assert_int_equal(lt_append(ch, b, 3, &first), KN_OK);
+    assert_int_equal(tu_append(ch, b, 3, &first), KN_OK);
     assert_int_equal(first, head);
     for (int i = 0; i < 3; i++)
         ce_event_unref(b[i]);
@@ -139,7 +139,7 @@ static void test_tmpfs_enospc(void **state)
     kn_channel_stats st;
     int fail = 0;
     const char *kv[][2] = {{"segment.bytes", "16384"}};
-    json_t *set = lt_settings(kv, 1);
+    json_t *set = tu_settings(kv, 1);
     kn_err err = {0};
     kn_channel *ch = lt_open("log", dir, set, &err);
     assert_non_null(ch);

@@ -36,7 +36,7 @@ static void expect_bad_setting(const char *kv[][2], size_t n,
                                const char *field, bool bootstrap)
 {
     kn_err err = {0};
-    json_t *s = lt_settings(kv, n);
+    json_t *s = tu_settings(kv, n);
     if (bootstrap)
         json_object_set_new(s, "bootstrap.servers",
                             json_string(g_mock.bootstrap));
@@ -80,8 +80,8 @@ static void append_range(kn_channel *ch, const char *prefix, unsigned from,
         ce_event *evs[16];
         unsigned n = to - i < batch ? to - i : batch;
         for (unsigned j = 0; j < n; j++)
-            evs[j] = lt_event(prefix, i + j, 20);
-        assert_int_equal(lt_append(ch, evs, n, NULL), KN_OK);
+            evs[j] = tu_event(prefix, i + j, 20);
+        assert_int_equal(tu_append(ch, evs, n, NULL), KN_OK);
         for (unsigned j = 0; j < n; j++)
             ce_event_unref(evs[j]);
     }
@@ -123,9 +123,9 @@ static void test_append_read_resume(void **state)
     assert_non_null(c);
 
     /* Single appends report the event's own offset. */
-    ce_event *ev = lt_event("ev", 0, 20);
+    ce_event *ev = tu_event("ev", 0, 20);
     uint64_t first = UINT64_MAX;
-    assert_int_equal(lt_append(ch, &ev, 1, &first), KN_OK);
+    assert_int_equal(tu_append(ch, &ev, 1, &first), KN_OK);
     ce_event_unref(ev);
     append_range(ch, "ev", 1, 40, 7);
 
@@ -153,7 +153,7 @@ static void test_append_read_resume(void **state)
         assert_string_equal(ce_event_get(r[i].event, "seq", NULL, NULL),
                             id + 3);
     }
-    kt_free(r, n);
+    tu_release(r, n);
     assert_int_equal(kt_idle(c, 300), 0); /* nothing more, no "old-*" */
 
     /* Commit all but the last record of partition `hold`. */
@@ -192,7 +192,7 @@ static void test_append_read_resume(void **state)
         }
     }
     assert_int_equal(again, 1);
-    kt_free(r, n);
+    tu_release(r, n);
     assert_int_equal(kt_idle(c, 300), 0);
     ops->cursor_close(c);
 
@@ -240,8 +240,8 @@ static void test_external_topic(void **state)
     char why[256];
     assert_non_null(strstr(kn_channel_kafka_reason(ch, why, sizeof why),
                            "preexisting-events"));
-    ce_event *ev = lt_event("x", 0, 0);
-    assert_int_equal(kn_channel_append(ch, &ev, 1, lt_wait_cb, NULL),
+    ce_event *ev = tu_event("x", 0, 0);
+    assert_int_equal(kn_channel_append(ch, &ev, 1, tu_wait_cb, NULL),
                      KN_UNAVAILABLE);
     assert_int_equal(rd_kafka_mock_topic_create(g_mock.mc,
                                                 "preexisting-events", 2, 3),
@@ -258,7 +258,7 @@ static void test_external_topic(void **state)
         fprintf(stderr, "still unhealthy: %s\n",
                 kn_channel_kafka_reason(ch, why, sizeof why));
     assert_true(st.healthy);
-    assert_int_equal(lt_append(ch, &ev, 1, NULL), KN_OK);
+    assert_int_equal(tu_append(ch, &ev, 1, NULL), KN_OK);
     ce_event_unref(ev);
     kn_channel_close(ch);
 }

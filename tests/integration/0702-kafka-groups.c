@@ -94,7 +94,7 @@ static void serve(member *ms, size_t nm, int ms_max, size_t until)
 
 static void member_free(member *m)
 {
-    kt_free(m->r, m->n);
+    tu_release(m->r, m->n);
     free(m->r);
     if (m->c)
         m->c->channel->ops->cursor_close(m->c);
@@ -112,14 +112,14 @@ static void append_keyed(kn_channel *ch, const char *prefix, unsigned from,
                          unsigned to)
 {
     for (unsigned i = from; i < to; i++) {
-        ce_event *ev = lt_event(prefix, i, 10);
+        ce_event *ev = tu_event(prefix, i, 10);
         ce_event *k = ce_event_clone(ev);
         char key[16];
         snprintf(key, sizeof key, "key-%u", i % 8);
         assert_int_equal(ce_event_set_str(k, "partitionkey", key, NULL),
                          CE_OK);
         ce_event_freeze(k);
-        assert_int_equal(lt_append(ch, &k, 1, NULL), KN_OK);
+        assert_int_equal(tu_append(ch, &k, 1, NULL), KN_OK);
         ce_event_unref(k);
         ce_event_unref(ev);
     }
@@ -152,7 +152,7 @@ static void test_split(void **state)
     assert_true(m[0].n > 0 && m[1].n > 0);
     serve(m, 2, 300, 0);
     for (int i = 0; i < 2; i++) {
-        kt_free(m[i].r, m[i].n);
+        tu_release(m[i].r, m[i].n);
         m[i].n = 0;
     }
     append_keyed(ch, "s", 0, 80);

@@ -43,8 +43,8 @@ static void *work(void *arg)
     for (int i = 0; i < PER_THREAD; i++) {
         char prefix[16];
         snprintf(prefix, sizeof prefix, "w%d", w->id);
-        ce_event *ev = lt_event(prefix, (unsigned)i, 30);
-        int rc = lt_append(w->ch, &ev, 1, NULL);
+        ce_event *ev = tu_event(prefix, (unsigned)i, 30);
+        int rc = tu_append(w->ch, &ev, 1, NULL);
         ce_event_unref(ev);
         w->acked[i] = rc == KN_OK;
         if (rc == KN_OK)
@@ -72,7 +72,7 @@ static void read_all(kn_channel *ch, const char *group, unsigned *count,
         assert_true(w >= 0 && w < THREADS && k >= 0 && k < PER_THREAD);
         count[w * PER_THREAD + k]++;
     }
-    kt_free(r, n);
+    tu_release(r, n);
     free(r);
     ch->ops->cursor_close(c);
 }
@@ -159,8 +159,8 @@ static void test_all_brokers_down(void **state)
     int acked = 0;
     unsigned char ok[PER_THREAD] = {0};
     for (; acked < 20; acked++) {
-        ce_event *ev = lt_event("w0", (unsigned)acked, 10);
-        assert_int_equal(lt_append(ch, &ev, 1, NULL), KN_OK);
+        ce_event *ev = tu_event("w0", (unsigned)acked, 10);
+        assert_int_equal(tu_append(ch, &ev, 1, NULL), KN_OK);
         ok[acked] = 1;
         ce_event_unref(ev);
     }
@@ -169,8 +169,8 @@ static void test_all_brokers_down(void **state)
     int64_t t0 = kn_now_mono_ms(), first_fail = -1;
     int i = acked;
     while (first_fail < 0 && i < PER_THREAD) { /* bounded: 10 s timeout */
-        ce_event *ev = lt_event("w0", (unsigned)i, 10);
-        int rc = lt_append(ch, &ev, 1, NULL);
+        ce_event *ev = tu_event("w0", (unsigned)i, 10);
+        int rc = tu_append(ch, &ev, 1, NULL);
         ce_event_unref(ev);
         if (rc == KN_OK) {
             ok[i] = 1;
@@ -184,8 +184,8 @@ static void test_all_brokers_down(void **state)
     /* the next ones fail at once */
     assert_true(wait_health(ch, false, 5000));
     int64_t t1 = kn_now_mono_ms();
-    ce_event *ev = lt_event("w0", (unsigned)i++, 10);
-    assert_int_equal(lt_append(ch, &ev, 1, NULL), KN_UNAVAILABLE);
+    ce_event *ev = tu_event("w0", (unsigned)i++, 10);
+    assert_int_equal(tu_append(ch, &ev, 1, NULL), KN_UNAVAILABLE);
     ce_event_unref(ev);
     assert_true(kn_now_mono_ms() - t1 < 1000);
     char why[256];
@@ -200,8 +200,8 @@ static void test_all_brokers_down(void **state)
     print_message("recovered %lld ms after the brokers came back\n",
                   (long long)(kn_now_mono_ms() - t2));
     for (int j = 0; j < 10 && i < PER_THREAD; j++, i++) {
-        ev = lt_event("w0", (unsigned)i, 10);
-        assert_int_equal(lt_append(ch, &ev, 1, NULL), KN_OK);
+        ev = tu_event("w0", (unsigned)i, 10);
+        assert_int_equal(tu_append(ch, &ev, 1, NULL), KN_OK);
         ok[i] = 1;
         ce_event_unref(ev);
     }

@@ -52,8 +52,8 @@ static void raw(rd_kafka_t *p, const char *value, const char *const *hdrs)
 
 static void knit_event(kn_channel *ch, unsigned i)
 {
-    ce_event *ev = lt_event("k", i, 0);
-    assert_int_equal(lt_append(ch, &ev, 1, NULL), KN_OK);
+    ce_event *ev = tu_event("k", i, 0);
+    assert_int_equal(tu_append(ch, &ev, 1, NULL), KN_OK);
     ce_event_unref(ev);
 }
 
@@ -130,7 +130,7 @@ static void test_foreign_records(void **state)
     /* With a record in flight they wait for it. */
     knit_event(ch, 2);                             /* 9 */
     raw(p, "junk", NULL);                          /* 10 */
-    kt_free(r, n);
+    tu_release(r, n);
     n = kt_read(c, r, 1, 5000);
     assert_int_equal(n, 1);
     assert_int_equal(r[0].offset, 9);
@@ -141,7 +141,7 @@ static void test_foreign_records(void **state)
     assert_int_equal(wait_committed(11, 5000), 11);
     ops->stats(ch, &st);
     assert_int_equal(st.skipped_records, 7);
-    kt_free(r, n);
+    tu_release(r, n);
 
     rd_kafka_destroy(p);
     ops->cursor_close(c);

@@ -47,8 +47,8 @@ static int teardown(void **state)
 static void append_n(const char *prefix, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        ce_event *ev = lt_event(prefix, i, 0);
-        assert_int_equal(lt_append(g_ch, &ev, 1, NULL), KN_OK);
+        ce_event *ev = tu_event(prefix, i, 0);
+        assert_int_equal(tu_append(g_ch, &ev, 1, NULL), KN_OK);
         ce_event_unref(ev);
     }
 }
@@ -74,7 +74,7 @@ static size_t read_count(kn_cursor *c, size_t want, unsigned *by_letter,
         if (hi && r[i].offset + 1 > hi[r[i].partition])
             hi[r[i].partition] = r[i].offset + 1;
     }
-    kt_free(r, n);
+    tu_release(r, n);
     return n;
 }
 

@@ -16,46 +16,6 @@
 #include "channels/nats/nats_int.h"
 #include "nats_test.h"
 
-static nt_server srv;
-static int srv_rc;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (getenv("KNIT_TEST_DEBUG"))
-        kn_log_set_level(KN_LOG_DEBUG);
-    srv_rc = nt_start(&srv);
-    if (srv_rc == -1)
-        fprintf(stderr, "cannot start nats-server\n");
-    return srv_rc == -1 ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    nt_cleanup(&srv);
-    return 0;
-}
-
-#define NEED_SERVER()                                                      \
-    do {                                                                   \
-        if (srv_rc == 77)                                                  \
-            skip();                                                        \
-    } while (0)
-
-static kn_channel *open_ch(const char *broker, const char *(*kv)[2],
-                           size_t n)
-{
-    json_t *set = nt_settings(srv.url, kv, n);
-    kn_err err = {0};
-    kn_channel *ch = nt_open(broker, set, &err);
-    if (!ch)
-        fprintf(stderr, "open: %s\n", err.msg);
-    json_decref(set);
-    assert_non_null(ch);
-    return ch;
-}
-
 static kn_cursor *cur_open(kn_channel *ch, const char *group,
                            kn_seek_kind kind, uint64_t off)
 {
@@ -73,34 +33,34 @@ static kn_cursor *cur_open(kn_channel *ch, const char *group,
 static void expect_quiet(kn_cursor *c, int ms)
 {
     kn_record r;
-    size_t n = nt_read(c, &r, 1, ms);
+    size_t n = tu_read(c, &r, 1, ms);
     if (n)
         fprintf(stderr, "unexpected record offset %llu\n",
                 (unsigned long long)r.offset);
-    nt_release(&r, n);
+    tu_release(&r, n);
     assert_int_equal(n, 0);
 }
 
 static void test_append_read_resume(void **state)
 {
     (void)state;
-    NEED_SERVER();
+    NT_NEED_SERVER();
     char b[64];
     nt_broker(b, sizeof b, "basic");
-    kn_channel *ch = open_ch(b, NULL, 0);
+    kn_channel *ch = nt_open_ch(b, NULL, 0);
     kn_cursor *c = cur_open(ch, "g1", KN_SEEK_START, 0);
     ce_event *evs[10];
     uint64_t first = 0;
 
     for (unsigned i = 0; i < 10; i++)
-        evs[i] = nt_event(b, i);
-    assert_int_equal(nt_append(ch, evs, 3, &first), KN_OK);
+        evs[i] = tu_event(b, i, 0);
+    assert_int_equal(tu_append(ch, evs, 3, &first), KN_OK);
     assert_int_equal(first, 1);
-    assert_int_equal(nt_append(ch, evs + 3, 7, &first), KN_OK);
+    assert_int_equal(tu_append(ch, evs + 3, 7, &first), KN_OK);
     assert_int_equal(first, 4);
 
     kn_record recs[16];
-    size_t n = nt_read(c, recs, 10, 5000);
+    size_t n = tu_read(c, recs, 10, 5000);
     assert_int_equal(n, 10);
     for (unsigned i = 0; i < 10; i++) {
         assert_int_equal(recs[i].offset, i + 1);
@@ -108,7 +68,7 @@ static void test_append_read_resume(void **state)
         assert_true(recs[i].timestamp_ns > 0);
         assert_true(nt_same_event(recs[i].event, evs[i]));
     }
-    nt_release(recs, n);
+    tu_release(recs, n);
     assert_int_equal(ch->ops->cursor_commit(c, 0, 6), KN_OK);
     assert_int_equal(ch->ops->cursor_commit(c, 1, 6), KN_INVAL);
     ch->ops->cursor_close(c);
@@ -116,7 +76,7 @@ static void test_append_read_resume(void **state)
     /* Reopen at the committed position: 6..10 come back at once (the
      * close gave them back to JetStream). */
     c = cur_open(ch, "g1", KN_SEEK_COMMITTED, 0);
-    n = nt_read(c, recs, 5, 5000);
+    n = tu_read(c, recs, 5, 5000);
     assert_int_equal(n, 5);
     unsigned seen = 0; /* redeliveries may come in any order */
     for (unsigned i = 0; i < 5; i++) {
@@ -124,20 +84,20 @@ static void test_append_read_resume(void **state)
         seen |= 1u << recs[i].offset;
     }
     assert_int_equal(seen, 0x7c0);
-    nt_release(recs, n);
+    tu_release(recs, n);
     assert_int_equal(ch->ops->cursor_commit(c, 0, 11), KN_OK);
     ch->ops->cursor_close(c);
 
     /* Everything committed: a reopened cursor sees only new events. */
     c = cur_open(ch, "g1", KN_SEEK_COMMITTED, 0);
     expect_quiet(c, 300);
-    ce_event *late = nt_event(b, 100);
-    assert_int_equal(nt_append_one(ch, late, &first), KN_OK);
+    ce_event *late = tu_event(b, 100, 0);
+    assert_int_equal(tu_append(ch, &late, 1, &first), KN_OK);
     assert_int_equal(first, 11);
-    n = nt_read(c, recs, 1, 5000);
+    n = tu_read(c, recs, 1, 5000);
     assert_int_equal(n, 1);
     assert_int_equal(recs[0].offset, 11);
-    nt_release(recs, n);
+    tu_release(recs, n);
     ch->ops->cursor_close(c);
 
     /* A new group opened at END sees nothing old. */
@@ -154,18 +114,18 @@ static void test_append_read_resume(void **state)
 static void test_dedup(void **state)
 {
     (void)state;
-    NEED_SERVER();
+    NT_NEED_SERVER();
     char b[64];
     nt_broker(b, sizeof b, "dedup");
-    kn_channel *ch = open_ch(b, NULL, 0);
-    ce_event *a = nt_event(b, 1), *other = nt_event(b, 2);
+    kn_channel *ch = nt_open_ch(b, NULL, 0);
+    ce_event *a = tu_event(b, 1, 0), *other = tu_event(b, 2, 0);
     uint64_t f1 = 0, f2 = 0, f3 = 0;
 
-    assert_int_equal(nt_append_one(ch, a, &f1), KN_OK);
-    assert_int_equal(nt_append_one(ch, a, &f2), KN_OK); /* a retry */
+    assert_int_equal(tu_append(ch, &a, 1, &f1), KN_OK);
+    assert_int_equal(tu_append(ch, &a, 1, &f2), KN_OK); /* a retry */
     assert_int_equal(f1, f2);
     ce_event *batch[3] = {other, a, other};
-    assert_int_equal(nt_append(ch, batch, 3, &f3), KN_OK);
+    assert_int_equal(tu_append(ch, batch, 3, &f3), KN_OK);
     assert_int_equal(f3, f1 + 1);
 
     kn_channel_stats st;
@@ -176,9 +136,9 @@ static void test_dedup(void **state)
 
     kn_cursor *c = cur_open(ch, "d", KN_SEEK_START, 0);
     kn_record recs[4];
-    size_t n = nt_read(c, recs, 4, 1000);
+    size_t n = tu_read(c, recs, 4, 1000);
     assert_int_equal(n, 2);
-    nt_release(recs, n);
+    tu_release(recs, n);
     ch->ops->cursor_close(c);
     ce_event_unref(a);
     ce_event_unref(other);
@@ -188,23 +148,23 @@ static void test_dedup(void **state)
 static void test_wire_format(void **state)
 {
     (void)state;
-    NEED_SERVER();
+    NT_NEED_SERVER();
     char b[64], subj[160], want_id[96];
     nt_broker(b, sizeof b, "wire");
-    kn_channel *ch = open_ch(b, NULL, 0);
+    kn_channel *ch = nt_open_ch(b, NULL, 0);
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     natsSubscription *sub = NULL;
     natsMsg *m = NULL;
     const char *v = NULL;
 
-    assert_int_equal(nt_raw(srv.url, &nc, &js), 0);
+    assert_int_equal(nt_raw(nt_srv.url, &nc, &js), 0);
     snprintf(subj, sizeof subj, "knit.default.%s.events", b);
     assert_int_equal(natsConnection_SubscribeSync(&sub, nc, subj), NATS_OK);
     assert_int_equal(natsConnection_Flush(nc), NATS_OK);
 
-    ce_event *ev = nt_event(b, 7);
-    assert_int_equal(nt_append_one(ch, ev, NULL), KN_OK);
+    ce_event *ev = tu_event(b, 7, 0);
+    assert_int_equal(tu_append(ch, &ev, 1, NULL), KN_OK);
     assert_int_equal(natsSubscription_NextMsg(&m, sub, 5000), NATS_OK);
     snprintf(want_id, sizeof want_id, "%s-7", b);
     assert_int_equal(natsMsgHeader_Get(m, "ce-id", &v), NATS_OK);
@@ -250,15 +210,15 @@ static void test_wire_format(void **state)
 static void test_skip_non_cloudevents(void **state)
 {
     (void)state;
-    NEED_SERVER();
+    NT_NEED_SERVER();
     char b[64], subj[160];
     nt_broker(b, sizeof b, "skip");
-    kn_channel *ch = open_ch(b, NULL, 0);
+    kn_channel *ch = nt_open_ch(b, NULL, 0);
     kn_cursor *c = cur_open(ch, "s", KN_SEEK_START, 0);
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
 
-    assert_int_equal(nt_raw(srv.url, &nc, &js), 0);
+    assert_int_equal(nt_raw(nt_srv.url, &nc, &js), 0);
     snprintf(subj, sizeof subj, "knit.default.%s.events", b);
     /* no ce- headers at all, then a bad specversion */
     assert_int_equal(js_Publish(NULL, js, subj, "junk", 4, NULL, NULL),
@@ -269,17 +229,17 @@ static void test_skip_non_cloudevents(void **state)
     natsMsgHeader_Set(m, "ce-id", "bad");
     assert_int_equal(js_PublishMsg(NULL, js, m, NULL, NULL), NATS_OK);
     natsMsg_Destroy(m);
-    ce_event *ev = nt_event(b, 3);
+    ce_event *ev = tu_event(b, 3, 0);
     uint64_t first = 0;
-    assert_int_equal(nt_append_one(ch, ev, &first), KN_OK);
+    assert_int_equal(tu_append(ch, &ev, 1, &first), KN_OK);
     assert_int_equal(first, 3);
 
     kn_record r[4];
-    size_t n = nt_read(c, r, 1, 5000);
+    size_t n = tu_read(c, r, 1, 5000);
     assert_int_equal(n, 1);
     assert_int_equal(r[0].offset, 3);
     assert_true(nt_same_event(r[0].event, ev));
-    nt_release(r, n);
+    tu_release(r, n);
     kn_channel_stats st;
     ch->ops->stats(ch, &st);
     assert_int_equal(st.skipped_records, 2);
@@ -300,13 +260,13 @@ static void test_skip_non_cloudevents(void **state)
 static void test_stats_and_consumer(void **state)
 {
     (void)state;
-    NEED_SERVER();
+    NT_NEED_SERVER();
     char b[64];
     nt_broker(b, sizeof b, "stats");
     const char *kv[][2] = {{"ack-wait", "PT7S"}, {"max-ack-pending", "33"},
                            {"max-age", "PT1H"}, {"max-bytes", "10Mi"},
                            {"duplicate-window", "PT30S"}};
-    kn_channel *ch = open_ch(b, kv, 5);
+    kn_channel *ch = nt_open_ch(b, kv, 5);
     kn_channel_stats st;
 
     ch->ops->stats(ch, &st);
@@ -317,8 +277,8 @@ static void test_stats_and_consumer(void **state)
 
     ce_event *evs[4];
     for (unsigned i = 0; i < 4; i++)
-        evs[i] = nt_event(b, i);
-    assert_int_equal(nt_append(ch, evs, 4, NULL), KN_OK);
+        evs[i] = tu_event(b, i, 0);
+    assert_int_equal(tu_append(ch, evs, 4, NULL), KN_OK);
     ch->ops->stats(ch, &st);
     assert_int_equal(st.head_offset, 5);
     assert_int_equal(st.first_offset, 1);
@@ -338,7 +298,7 @@ static void test_stats_and_consumer(void **state)
     jsCtx *js = NULL;
     jsConsumerInfo *ci = NULL;
     jsStreamInfo *si = NULL;
-    assert_int_equal(nt_raw(srv.url, &nc, &js), 0);
+    assert_int_equal(nt_raw(nt_srv.url, &nc, &js), 0);
     assert_int_equal(js_GetConsumerInfo(&ci, js, sname, durable, NULL,
                                         NULL), NATS_OK);
     assert_int_equal(ci->Config->AckPolicy, js_AckExplicit);
@@ -367,7 +327,7 @@ static void test_stats_and_consumer(void **state)
 
     /* reopening with other settings updates the existing stream */
     const char *kv2[][2] = {{"max-age", "PT2H"}};
-    ch = open_ch(b, kv2, 1);
+    ch = nt_open_ch(b, kv2, 1);
     assert_int_equal(js_GetStreamInfo(&si, js, sname, NULL, NULL), NATS_OK);
     assert_int_equal(si->Config->MaxAge, 7200000000000LL);
     assert_int_equal(si->Config->MaxBytes, -1);
@@ -377,7 +337,7 @@ static void test_stats_and_consumer(void **state)
 
     /* storage cannot change */
     const char *kv3[][2] = {{"storage", "memory"}};
-    json_t *set = nt_settings(srv.url, kv3, 1);
+    json_t *set = nt_settings(nt_srv.url, kv3, 1);
     kn_err err = {0};
     assert_null(nt_open(b, set, &err));
     assert_int_equal(err.status, KN_INVAL);
@@ -396,7 +356,7 @@ static void test_stats_and_consumer(void **state)
 static void expect_bad(const char *key, const char *value, const char *msg)
 {
     const char *kv[][2] = {{key, value}};
-    json_t *set = nt_settings(srv.url, kv, 1);
+    json_t *set = nt_settings(nt_srv.url, kv, 1);
     kn_err err = {0};
     kn_channel *ch = nt_open("bad", set, &err);
     json_decref(set);
@@ -414,7 +374,7 @@ static void expect_bad(const char *key, const char *value, const char *msg)
 static void test_settings_errors(void **state)
 {
     (void)state;
-    NEED_SERVER();
+    NT_NEED_SERVER();
     expect_bad("storage", "disk", "is not one of file, memory");
     expect_bad("replicas", "0", "outside 1..5");
     expect_bad("replicas", "three", "not a non-negative integer");
@@ -428,14 +388,14 @@ static void test_settings_errors(void **state)
 
     /* max-age shorter than the duplicate window */
     const char *kv[][2] = {{"max-age", "PT1M"}};
-    json_t *set = nt_settings(srv.url, kv, 1);
+    json_t *set = nt_settings(nt_srv.url, kv, 1);
     kn_err err = {0};
     assert_null(nt_open("bad", set, &err));
     assert_string_equal(err.field, "duplicate-window");
     json_decref(set);
 
     /* names NATS cannot carry */
-    set = nt_settings(srv.url, NULL, 0);
+    set = nt_settings(nt_srv.url, NULL, 0);
     assert_null(nt_open("a.b", set, &err));
     assert_int_equal(err.status, KN_INVAL);
     json_decref(set);
@@ -484,5 +444,5 @@ int main(void)
         cmocka_unit_test(test_stats_and_consumer),
         cmocka_unit_test(test_settings_errors),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, nt_group_setup, nt_group_teardown);
 }

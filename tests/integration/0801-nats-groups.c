@@ -14,44 +14,6 @@
 
 #include "nats_test.h"
 
-static nt_server srv;
-static int srv_rc;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (getenv("KNIT_TEST_DEBUG"))
-        kn_log_set_level(KN_LOG_DEBUG);
-    srv_rc = nt_start(&srv);
-    return srv_rc == -1 ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    nt_cleanup(&srv);
-    return 0;
-}
-
-#define NEED_SERVER()                                                      \
-    do {                                                                   \
-        if (srv_rc == 77)                                                  \
-            skip();                                                        \
-    } while (0)
-
-static kn_channel *open_ch(const char *broker, const char *(*kv)[2],
-                           size_t n)
-{
-    json_t *set = nt_settings(srv.url, kv, n);
-    kn_err err = {0};
-    kn_channel *ch = nt_open(broker, set, &err);
-    if (!ch)
-        fprintf(stderr, "open: %s\n", err.msg);
-    json_decref(set);
-    assert_non_null(ch);
-    return ch;
-}
-
 static kn_cursor *cur_open(kn_channel *ch, const char *group,
                            const kn_seek *sk)
 {
@@ -78,8 +40,8 @@ static void append_n(kn_channel *ch, const char *prefix, unsigned from,
                      unsigned n)
 {
     for (unsigned i = from; i < from + n; i++) {
-        ce_event *ev = nt_event(prefix, i);
-        assert_int_equal(nt_append_one(ch, ev, NULL), KN_OK);
+        ce_event *ev = tu_event(prefix, i, 0);
+        assert_int_equal(tu_append(ch, &ev, 1, NULL), KN_OK);
         ce_event_unref(ev);
     }
 }
@@ -89,7 +51,7 @@ static size_t drain(kn_cursor *c, uint8_t *seen, size_t nseen,
                     int timeout_ms, size_t *dups)
 {
     kn_record recs[64];
-    size_t n = nt_read(c, recs, 64, timeout_ms), top = 0;
+    size_t n = tu_read(c, recs, 64, timeout_ms), top = 0;
     for (size_t i = 0; i < n; i++) {
         assert_true(recs[i].offset < nseen);
         if (seen[recs[i].offset]++)
@@ -97,7 +59,7 @@ static size_t drain(kn_cursor *c, uint8_t *seen, size_t nseen,
         if (recs[i].offset + 1 > top)
             top = recs[i].offset + 1;
     }
-    nt_release(recs, n);
+    tu_release(recs, n);
     if (n)
         assert_int_equal(c->channel->ops->cursor_commit(c, 0, top), KN_OK);
     return n;
@@ -106,11 +68,11 @@ static size_t drain(kn_cursor *c, uint8_t *seen, size_t nseen,
 static void test_split(void **state)
 {
     (void)state;
-    NEED_SERVER();
+    NT_NEED_SERVER();
     char b[64];
     nt_broker(b, sizeof b, "split");
     const char *kv[][2] = {{"fetch-batch", "8"}};
-    kn_channel *ch1 = open_ch(b, kv, 1), *ch2 = open_ch(b, kv, 1);
+    kn_channel *ch1 = nt_open_ch(b, kv, 1), *ch2 = nt_open_ch(b, kv, 1);
     kn_seek start = {KN_SEEK_START, 0, 0};
     kn_cursor *c1 = cur_open(ch1, "workers", &start);
     kn_seek committed = {KN_SEEK_COMMITTED, 0, 0};
@@ -120,8 +82,8 @@ static void test_split(void **state)
     size_t got1 = 0, got2 = 0, dups = 0;
 
     append_n(ch1, b, 0, N);
-    int64_t end = nt_now_ms() + 15000;
-    while (got1 + got2 - dups < N && nt_now_ms() < end) {
+    int64_t end = tu_now_ms() + 15000;
+    while (got1 + got2 - dups < N && tu_now_ms() < end) {
         got1 += drain(c1, seen, sizeof seen, 50, &dups);
         got2 += drain(c2, seen, sizeof seen, 50, &dups);
     }
@@ -138,16 +100,16 @@ static void test_split(void **state)
     kn_record recs[8];
     ch2->ops->cursor_close(c2);
     append_n(ch1, b, N, 5);
-    assert_int_equal(nt_read(c1, recs, 5, 5000), 5);
-    nt_release(recs, 5);
+    assert_int_equal(tu_read(c1, recs, 5, 5000), 5);
+    tu_release(recs, 5);
     c2 = cur_open(ch2, "workers", &committed);
-    int64_t t0 = nt_now_ms();
+    int64_t t0 = tu_now_ms();
     ch1->ops->cursor_close(c1);
-    assert_int_equal(nt_read(c2, recs, 5, 5000), 5);
-    assert_true(nt_now_ms() - t0 < 5000);
+    assert_int_equal(tu_read(c2, recs, 5, 5000), 5);
+    assert_true(tu_now_ms() - t0 < 5000);
     for (int i = 0; i < 5; i++)
         assert_in_range(recs[i].offset, N + 1, N + 5);
-    nt_release(recs, 5);
+    tu_release(recs, 5);
     ch2->ops->cursor_close(c2);
     kn_channel_close(ch1);
     kn_channel_close(ch2);
@@ -158,25 +120,25 @@ static void test_split(void **state)
 static void test_keep_alive(void **state)
 {
     (void)state;
-    NEED_SERVER();
+    NT_NEED_SERVER();
     char b[64];
     nt_broker(b, sizeof b, "alive");
     const char *kv[][2] = {{"ack-wait", "PT1S"}};
-    kn_channel *ch1 = open_ch(b, kv, 1), *ch2 = open_ch(b, kv, 1);
+    kn_channel *ch1 = nt_open_ch(b, kv, 1), *ch2 = nt_open_ch(b, kv, 1);
     kn_seek start = {KN_SEEK_START, 0, 0};
     kn_seek committed = {KN_SEEK_COMMITTED, 0, 0};
     kn_cursor *c1 = cur_open(ch1, "slow", &start);
     kn_record r;
 
     append_n(ch1, b, 0, 1);
-    assert_int_equal(nt_read(c1, &r, 1, 5000), 1);
+    assert_int_equal(tu_read(c1, &r, 1, 5000), 1);
     kn_cursor *c2 = cur_open(ch2, "slow", &committed);
     kn_record r2;
-    assert_int_equal(nt_read(c2, &r2, 1, 2500), 0); /* 2.5 x ack-wait */
+    assert_int_equal(tu_read(c2, &r2, 1, 2500), 0); /* 2.5 x ack-wait */
     assert_int_equal(ch1->ops->cursor_commit(c1, 0, r.offset + 1), KN_OK);
     ce_event_unref(r.event);
     ch1->ops->cursor_close(c1);
-    assert_int_equal(nt_read(c2, &r2, 1, 300), 0); /* acked: gone */
+    assert_int_equal(tu_read(c2, &r2, 1, 300), 0); /* acked: gone */
     ch2->ops->cursor_close(c2);
     kn_channel_close(ch1);
     kn_channel_close(ch2);
@@ -185,69 +147,69 @@ static void test_keep_alive(void **state)
 static void test_seeks(void **state)
 {
     (void)state;
-    NEED_SERVER();
+    NT_NEED_SERVER();
     char b[64];
     nt_broker(b, sizeof b, "seek");
-    kn_channel *ch = open_ch(b, NULL, 0);
+    kn_channel *ch = nt_open_ch(b, NULL, 0);
     kn_seek start = {KN_SEEK_START, 0, 0};
     kn_cursor *c = cur_open(ch, "s", &start);
     kn_record recs[16];
 
     append_n(ch, b, 0, 5);
-    nt_sleep_ms(20); /* distinct stored times around the TIME seek */
+    tu_sleep_ms(20); /* distinct stored times around the TIME seek */
     append_n(ch, b, 5, 5);
-    assert_int_equal(nt_read(c, recs, 10, 5000), 10);
+    assert_int_equal(tu_read(c, recs, 10, 5000), 10);
     int64_t t6 = recs[5].timestamp_ns;
     for (int i = 0; i < 10; i++)
         assert_int_equal(recs[i].offset, (uint64_t)i + 1);
     assert_true(recs[5].timestamp_ns >= recs[4].timestamp_ns + 10000000);
-    nt_release(recs, 10);
+    tu_release(recs, 10);
 
     seek(c, KN_SEEK_OFFSET, 4, 0);
-    assert_int_equal(nt_read(c, recs, 7, 5000), 7);
+    assert_int_equal(tu_read(c, recs, 7, 5000), 7);
     assert_int_equal(recs[0].offset, 4);
     assert_int_equal(recs[6].offset, 10);
-    nt_release(recs, 7);
+    tu_release(recs, 7);
 
     seek(c, KN_SEEK_TIME, 0, t6);
-    assert_int_equal(nt_read(c, recs, 5, 5000), 5);
+    assert_int_equal(tu_read(c, recs, 5, 5000), 5);
     assert_int_equal(recs[0].offset, 6);
-    nt_release(recs, 5);
+    tu_release(recs, 5);
 
     seek(c, KN_SEEK_START, 0, 0);
-    assert_int_equal(nt_read(c, recs, 10, 5000), 10);
+    assert_int_equal(tu_read(c, recs, 10, 5000), 10);
     assert_int_equal(recs[0].offset, 1);
-    nt_release(recs, 10);
+    tu_release(recs, 10);
 
     seek(c, KN_SEEK_END, 0, 0);
-    assert_int_equal(nt_read(c, recs, 1, 300), 0);
+    assert_int_equal(tu_read(c, recs, 1, 300), 0);
     append_n(ch, b, 10, 1);
-    assert_int_equal(nt_read(c, recs, 1, 5000), 1);
+    assert_int_equal(tu_read(c, recs, 1, 5000), 1);
     assert_int_equal(recs[0].offset, 11);
-    nt_release(recs, 1);
+    tu_release(recs, 1);
 
     /* an offset past the end is clamped to the end (as on the log) */
     seek(c, KN_SEEK_OFFSET, 100, 0);
     append_n(ch, b, 11, 2);
-    assert_int_equal(nt_read(c, recs, 3, 1000), 2);
+    assert_int_equal(tu_read(c, recs, 3, 1000), 2);
     assert_int_equal(recs[0].offset, 12);
     assert_int_equal(recs[1].offset, 13);
-    nt_release(recs, 2);
+    tu_release(recs, 2);
 
     /* a time whose fraction starts with a zero (cnats 3.4 would send
      * ".05..." as ".5...", half a second later) */
     struct timespec now;
     do {
-        nt_sleep_ms(1);
+        tu_sleep_ms(1);
         clock_gettime(CLOCK_REALTIME, &now);
     } while (now.tv_nsec < 20000000L || now.tv_nsec >= 60000000L);
     int64_t t_zero = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
-    nt_sleep_ms(2);
+    tu_sleep_ms(2);
     append_n(ch, b, 14, 2); /* offsets 14, 15 */
     seek(c, KN_SEEK_TIME, 0, t_zero);
-    assert_int_equal(nt_read(c, recs, 3, 1000), 2);
+    assert_int_equal(tu_read(c, recs, 3, 1000), 2);
     assert_int_equal(recs[0].offset, 14);
-    nt_release(recs, 2);
+    tu_release(recs, 2);
 
     kn_seek bad = {(kn_seek_kind)42, 0, 0};
     kn_err err = {0};
@@ -261,10 +223,10 @@ static void test_seeks(void **state)
 static void test_seek_shared(void **state)
 {
     (void)state;
-    NEED_SERVER();
+    NT_NEED_SERVER();
     char b[64];
     nt_broker(b, sizeof b, "shared");
-    kn_channel *ch1 = open_ch(b, NULL, 0), *ch2 = open_ch(b, NULL, 0);
+    kn_channel *ch1 = nt_open_ch(b, NULL, 0), *ch2 = nt_open_ch(b, NULL, 0);
     kn_seek start = {KN_SEEK_START, 0, 0};
     kn_seek committed = {KN_SEEK_COMMITTED, 0, 0};
     kn_cursor *c1 = cur_open(ch1, "g", &start);
@@ -273,8 +235,8 @@ static void test_seek_shared(void **state)
     size_t got = 0, dups = 0;
 
     append_n(ch1, b, 0, 10);
-    int64_t end = nt_now_ms() + 10000;
-    while (got < 10 && nt_now_ms() < end) {
+    int64_t end = tu_now_ms() + 10000;
+    while (got < 10 && tu_now_ms() < end) {
         got += drain(c1, seen, sizeof seen, 50, &dups);
         got += drain(c2, seen, sizeof seen, 50, &dups);
     }
@@ -285,8 +247,8 @@ static void test_seek_shared(void **state)
     memset(seen, 0, sizeof seen);
     got = dups = 0;
     size_t got2 = 0;
-    end = nt_now_ms() + 15000;
-    while (got + got2 - dups < 20 && nt_now_ms() < end) {
+    end = tu_now_ms() + 15000;
+    while (got + got2 - dups < 20 && tu_now_ms() < end) {
         got += drain(c1, seen, sizeof seen, 50, &dups);
         got2 += drain(c2, seen, sizeof seen, 50, &dups);
     }
@@ -306,5 +268,5 @@ int main(void)
         cmocka_unit_test(test_seeks),
         cmocka_unit_test(test_seek_shared),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, nt_group_setup, nt_group_teardown);
 }

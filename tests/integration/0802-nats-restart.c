@@ -16,49 +16,20 @@
 
 #include "nats_test.h"
 
-static nt_server srv;
-static int srv_rc;
-
+/* Skips when the server is KNIT_TEST_NATS_URL's: it cannot be
+ * restarted. */
 static int group_setup(void **state)
 {
-    (void)state;
-    if (getenv("KNIT_TEST_DEBUG"))
-        kn_log_set_level(KN_LOG_DEBUG);
-    srv_rc = nt_start(&srv);
-    if (srv_rc == 0 && srv.external)
-        srv_rc = 77; /* cannot restart a server we did not start */
-    return srv_rc == -1 ? -1 : 0;
+    int rc = nt_group_setup(state);
+    if (nt_srv_rc == 0 && nt_srv.external)
+        nt_srv_rc = 77;
+    return rc;
 }
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    nt_cleanup(&srv);
-    return 0;
-}
-
-#define NEED_SERVER()                                                      \
-    do {                                                                   \
-        if (srv_rc == 77)                                                  \
-            skip();                                                        \
-    } while (0)
 
 static const char *g_kv[][2] = {{"publish-timeout", "PT2S"},
                                 {"api-timeout", "1000"},
                                 {"reconnect-wait-max", "PT0.2S"},
                                 {"fetch-expires", "PT1S"}};
-
-static kn_channel *open_ch(const char *url, const char *broker)
-{
-    json_t *set = nt_settings(url, g_kv, 4);
-    kn_err err = {0};
-    kn_channel *ch = nt_open(broker, set, &err);
-    if (!ch)
-        fprintf(stderr, "open: %s\n", err.msg);
-    json_decref(set);
-    assert_non_null(ch);
-    return ch;
-}
 
 /* ------------------------------------------------ concurrent producer */
 
@@ -115,7 +86,7 @@ static void *prod_main(void *arg)
         p->state[i] = 1;
         p->inflight++;
         pthread_mutex_unlock(&p->mu);
-        ce_event *ev = nt_event(p->prefix, i);
+        ce_event *ev = tu_event(p->prefix, i, 0);
         int rc = kn_channel_append(p->ch, &ev, 1, prod_cb, x);
         ce_event_unref(ev);
         pthread_mutex_lock(&p->mu);
@@ -127,7 +98,7 @@ static void *prod_main(void *arg)
                 p->unavailable++;
             free(x);
             pthread_mutex_unlock(&p->mu);
-            nt_sleep_ms(2); /* a producer backing off */
+            tu_sleep_ms(2); /* a producer backing off */
             pthread_mutex_lock(&p->mu);
         }
     }
@@ -147,9 +118,9 @@ static unsigned acked_now(producer *p)
 
 static int wait_acked(producer *p, unsigned n, int timeout_ms)
 {
-    int64_t end = nt_now_ms() + timeout_ms;
-    while (acked_now(p) < n && nt_now_ms() < end)
-        nt_sleep_ms(5);
+    int64_t end = tu_now_ms() + timeout_ms;
+    while (acked_now(p) < n && tu_now_ms() < end)
+        tu_sleep_ms(5);
     return acked_now(p) >= n;
 }
 
@@ -169,16 +140,16 @@ static unsigned read_all_acked(kn_cursor *c, producer *p, uint8_t *seen,
                                unsigned *extra, int timeout_ms)
 {
     kn_record recs[256];
-    int64_t end = nt_now_ms() + timeout_ms;
+    int64_t end = tu_now_ms() + timeout_ms;
     unsigned missing = 0;
     for (;;) {
         missing = 0;
         for (unsigned i = 0; i < p->next; i++)
             if (p->state[i] == 2 && !seen[i])
                 missing++;
-        if (!missing || nt_now_ms() >= end)
+        if (!missing || tu_now_ms() >= end)
             break;
-        size_t n = nt_read(c, recs, 256, 200);
+        size_t n = tu_read(c, recs, 256, 200);
         uint64_t top = 0;
         for (size_t i = 0; i < n; i++) {
             long k = event_index(recs[i].event, p->prefix);
@@ -189,7 +160,7 @@ static unsigned read_all_acked(kn_cursor *c, producer *p, uint8_t *seen,
             if (recs[i].offset + 1 > top)
                 top = recs[i].offset + 1;
         }
-        nt_release(recs, n);
+        tu_release(recs, n);
         if (n)
             c->channel->ops->cursor_commit(c, 0, top);
     }
@@ -199,10 +170,10 @@ static unsigned read_all_acked(kn_cursor *c, producer *p, uint8_t *seen,
 static void test_restart_mid_stream(void **state)
 {
     (void)state;
-    NEED_SERVER();
+    NT_NEED_SERVER();
     char b[64];
     nt_broker(b, sizeof b, "restart");
-    kn_channel *ch = open_ch(srv.url, b);
+    kn_channel *ch = nt_open_at(nt_srv.url, b, g_kv, 4);
     kn_seek start = {KN_SEEK_START, 0, 0};
     kn_cursor *c = NULL;
     kn_err err = {0};
@@ -221,15 +192,15 @@ static void test_restart_mid_stream(void **state)
     assert_true(wait_acked(p, 500, 20000));
 
     /* the server dies with appends in flight */
-    nt_stop(&srv, 1);
+    nt_stop(&nt_srv, 1);
     unsigned acked_at_kill = acked_now(p);
-    int64_t t_down = nt_now_ms();
+    int64_t t_down = tu_now_ms();
     int unhealthy = 0;
-    while (nt_now_ms() - t_down < 1500) {
+    while (tu_now_ms() - t_down < 1500) {
         ch->ops->stats(ch, &st);
         if (!st.healthy)
             unhealthy = 1;
-        nt_sleep_ms(20);
+        tu_sleep_ms(20);
     }
     assert_true(unhealthy);
     pthread_mutex_lock(&p->mu);
@@ -242,12 +213,12 @@ static void test_restart_mid_stream(void **state)
     assert_true(acked_down - acked_at_kill < INFLIGHT + 1);
 
     /* back on the same port and store: appends recover on their own */
-    assert_int_equal(nt_restart(&srv), 0);
-    int64_t t_up = nt_now_ms();
+    assert_int_equal(nt_restart(&nt_srv), 0);
+    int64_t t_up = tu_now_ms();
     assert_true(wait_acked(p, acked_down + 500, 20000));
     fprintf(stderr, "restart: %u acked before the kill, %u refused while "
             "down, appends recovered %lld ms after the restart\n",
-            acked_at_kill, refused, (long long)(nt_now_ms() - t_up));
+            acked_at_kill, refused, (long long)(tu_now_ms() - t_up));
     pthread_mutex_lock(&p->mu);
     p->stop = 1;
     pthread_cond_broadcast(&p->cv);
@@ -280,24 +251,24 @@ static void test_restart_mid_stream(void **state)
 static void test_open_before_server(void **state)
 {
     (void)state;
-    NEED_SERVER();
+    NT_NEED_SERVER();
     nt_server late = {0};
     char b[64];
     kn_channel_stats st;
     nt_broker(b, sizeof b, "late");
     snprintf(late.dir, sizeof late.dir, "/tmp/knit-nats-XXXXXX");
     assert_non_null(mkdtemp(late.dir));
-    late.port = nt_free_port();
+    late.port = tu_free_port();
     snprintf(late.url, sizeof late.url, "nats://127.0.0.1:%d", late.port);
 
-    kn_channel *ch = open_ch(late.url, b);
+    kn_channel *ch = nt_open_at(late.url, b, g_kv, 4);
     ch->ops->stats(ch, &st);
     assert_false(st.healthy);
-    ce_event *ev = nt_event(b, 1);
-    int64_t t0 = nt_now_ms();
-    assert_int_equal(kn_channel_append(ch, &ev, 1, nt_wait_cb, NULL),
+    ce_event *ev = tu_event(b, 1, 0);
+    int64_t t0 = tu_now_ms();
+    assert_int_equal(kn_channel_append(ch, &ev, 1, tu_wait_cb, NULL),
                      KN_UNAVAILABLE);
-    assert_true(nt_now_ms() - t0 < 100);
+    assert_true(tu_now_ms() - t0 < 100);
     kn_seek start = {KN_SEEK_START, 0, 0};
     kn_cursor *c = NULL;
     kn_err err = {0};
@@ -306,20 +277,20 @@ static void test_open_before_server(void **state)
 
     assert_int_equal(nt_restart(&late), 0);
     int rc = KN_UNAVAILABLE;
-    int64_t end = nt_now_ms() + 20000;
+    int64_t end = tu_now_ms() + 20000;
     uint64_t first = 0;
-    while (rc != KN_OK && nt_now_ms() < end) {
-        rc = nt_append_one(ch, ev, &first);
+    while (rc != KN_OK && tu_now_ms() < end) {
+        rc = tu_append(ch, &ev, 1, &first);
         if (rc != KN_OK)
-            nt_sleep_ms(20);
+            tu_sleep_ms(20);
     }
     assert_int_equal(rc, KN_OK);
     assert_int_equal(first, 1);
     kn_record r;
-    assert_int_equal(nt_read(c, &r, 1, 10000), 1);
+    assert_int_equal(tu_read(c, &r, 1, 10000), 1);
     assert_int_equal(r.offset, 1);
     assert_true(nt_same_event(r.event, ev));
-    nt_release(&r, 1);
+    tu_release(&r, 1);
     ch->ops->stats(ch, &st);
     assert_true(st.healthy);
     ch->ops->cursor_close(c);
@@ -334,5 +305,5 @@ int main(void)
         cmocka_unit_test(test_restart_mid_stream),
         cmocka_unit_test(test_open_before_server),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, nt_group_teardown);
 }

@@ -3,8 +3,8 @@
  * librdkafka mock cluster (3 brokers), opening a "kafka" channel on it,
  * reading a cursor with a deadline (waiting on its fd, never sleeping),
  * and a raw consumer to look at committed offsets. Header-only; each test
- * binary includes it once. Builds on ../unit/logtest.h (test events,
- * synchronous appends).
+ * binary includes it once. Builds on tests/testutil.h (test events,
+ * synchronous appends, settings).
  */
 #ifndef KNIT_TESTS_KAFKATEST_H
 #define KNIT_TESTS_KAFKATEST_H
@@ -13,7 +13,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <poll.h>
 
-#include "../unit/logtest.h"
+#include "tests/testutil.h"
 
 typedef struct kt_mock {
     rd_kafka_t *rk;
@@ -50,7 +50,7 @@ static inline char *kt_topic(const char *name)
 static inline kn_channel *kt_open(kt_mock *m, const char *name,
                                   const char *kv[][2], size_t n, kn_err *err)
 {
-    json_t *s = lt_settings(kv, n);
+    json_t *s = tu_settings(kv, n);
     json_object_set_new(s, "bootstrap.servers", json_string(m->bootstrap));
     if (!json_object_get(s, "kafka.consumer.fetch.wait.max.ms"))
         json_object_set_new(s, "kafka.consumer.fetch.wait.max.ms",
@@ -103,17 +103,10 @@ static inline size_t kt_idle(kn_cursor *c, int ms)
     int64_t end = kn_now_mono_ms() + ms;
     while (kn_now_mono_ms() < end) {
         n = kt_read(c, r, 16, (int)(end - kn_now_mono_ms()));
-        for (size_t i = 0; i < n; i++)
-            ce_event_unref(r[i].event);
+        tu_release(r, n);
         dropped += n;
     }
     return dropped;
-}
-
-static inline void kt_free(kn_record *r, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        ce_event_unref(r[i].event);
 }
 
 /* Committed offset of a partition for a Kafka group id (-1 if none). */

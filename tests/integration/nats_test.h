@@ -3,30 +3,21 @@
  * bench/nats_channel.c. Starts a real `nats-server -js` on a free loopback
  * port with a temporary store directory (or uses KNIT_TEST_NATS_URL when
  * set), restarts it on the same port and store, stops it; opens the nats
- * channel on it; makes test events and waits for appends and records.
- * Header-only; no cmocka inside so the benchmark can use it too.
+ * channel on it; compares events. Events, appends and reads come from
+ * tests/testutil.h. Header-only; no cmocka inside so the benchmark can
+ * use it too.
  */
 #ifndef KNIT_NATS_TEST_H
 #define KNIT_NATS_TEST_H
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <nats/nats.h>
 
-#include "channels/channel.h"
+#include "common/common.h"
+#include "tests/testutil.h"
 
 #define NT_UNUSED __attribute__((unused))
 
@@ -53,41 +44,13 @@ static NT_UNUSED const char *nt_binary(void)
     return NULL;
 }
 
-static NT_UNUSED int nt_free_port(void)
-{
-    struct sockaddr_in a = {0};
-    socklen_t n = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &n) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static NT_UNUSED void nt_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static NT_UNUSED int64_t nt_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* True once JetStream answers on url (within timeout_ms); false at once
  * if the child `pid` (when > 0) exited. */
 static NT_UNUSED int nt_wait_ready_pid(const char *url, int timeout_ms,
                                        pid_t pid)
 {
-    int64_t end = nt_now_ms() + timeout_ms;
-    while (nt_now_ms() < end) {
+    int64_t end = tu_now_ms() + timeout_ms;
+    while (tu_now_ms() < end) {
         if (pid > 0 && waitpid(pid, NULL, WNOHANG) == pid)
             return -1;
         natsConnection *nc = NULL;
@@ -109,7 +72,7 @@ static NT_UNUSED int nt_wait_ready_pid(const char *url, int timeout_ms,
         natsOptions_Destroy(o);
         if (ok)
             return 1;
-        nt_sleep_ms(20);
+        tu_sleep_ms(20);
     }
     return 0;
 }
@@ -170,7 +133,7 @@ static NT_UNUSED int nt_start(nt_server *s)
     if (!mkdtemp(s->dir))
         return -1;
     for (int attempt = 0; attempt < 5; attempt++) {
-        s->port = nt_free_port();
+        s->port = tu_free_port();
         if (nt_spawn(s) == 0)
             return 0;
     }
@@ -196,20 +159,16 @@ static NT_UNUSED int nt_restart(nt_server *s)
     for (int attempt = 0; attempt < 20; attempt++) {
         if (nt_spawn(s) == 0)
             return 0;
-        nt_sleep_ms(100);
+        tu_sleep_ms(100);
     }
     return -1;
 }
 
 static NT_UNUSED void nt_cleanup(nt_server *s)
 {
-    char cmd[128];
     nt_stop(s, 0);
-    if (!s->external && s->dir[0]) {
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "cannot remove %s\n", s->dir);
-    }
+    if (!s->external && s->dir[0])
+        tu_rmrf(s->dir);
 }
 
 /* A broker name unique to this process and tag (the server may be shared
@@ -219,14 +178,14 @@ static NT_UNUSED void nt_broker(char *buf, size_t n, const char *tag)
     snprintf(buf, n, "%s-%ld", tag, (long)getpid());
 }
 
-/* Settings object {"url": url, kv...}; caller json_decref's it. */
-static NT_UNUSED json_t *nt_settings(const char *url, const char *(*kv)[2],
+/* Settings object {"url": url, kv...} (a "url" in kv wins); caller
+ * json_decref's it. */
+static NT_UNUSED json_t *nt_settings(const char *url, const char *kv[][2],
                                      size_t n)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "url", json_string(url));
-    for (size_t i = 0; i < n; i++)
-        json_object_set_new(o, kv[i][0], json_string(kv[i][1]));
+    json_t *o = tu_settings(kv, n);
+    if (!json_object_get(o, "url"))
+        json_object_set_new(o, "url", json_string(url));
     return o;
 }
 
@@ -239,25 +198,6 @@ static NT_UNUSED kn_channel *nt_open(const char *broker, json_t *settings,
     if (kn_channel_open("nats", &cfg, &ch, err) != KN_OK)
         return NULL;
     return ch;
-}
-
-/* A frozen event with id "<prefix>-<i>" and data "payload-<i>". */
-static NT_UNUSED ce_event *nt_event(const char *prefix, unsigned i)
-{
-    char id[96], data[64];
-    ce_event *ev = ce_event_new();
-    snprintf(id, sizeof id, "%s-%u", prefix, i);
-    int n = snprintf(data, sizeof data, "payload-%u", i);
-    if (!ev || ce_event_set_str(ev, "specversion", "1.0", NULL) ||
-        ce_event_set_str(ev, "id", id, NULL) ||
-        ce_event_set_str(ev, "source", "/knit/test", NULL) ||
-        ce_event_set_str(ev, "type", "dev.knit.test", NULL) ||
-        ce_event_set_str(ev, "datacontenttype", "text/plain", NULL) ||
-        ce_event_set_int(ev, "seq", (int32_t)i, NULL) ||
-        ce_event_set_data(ev, data, (size_t)n))
-        abort();
-    ce_event_freeze(ev);
-    return ev;
 }
 
 /* Same attributes (names and values; binary mode does not carry
@@ -283,112 +223,6 @@ static NT_UNUSED int nt_same_event(const ce_event *a, const ce_event *b)
     return an == bn && (an == 0 || memcmp(ad, bd, an) == 0);
 }
 
-/* Waits for append completions. */
-typedef struct nt_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-    int status;       /* last status */
-    int failed;       /* completions with a status != KN_OK */
-    uint64_t first;   /* last first_offset */
-} nt_wait;
-
-static NT_UNUSED void nt_wait_init(nt_wait *w)
-{
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    w->done = w->failed = 0;
-    w->status = 1;
-    w->first = 0;
-}
-
-static NT_UNUSED void nt_wait_cb(void *arg, int status, uint64_t first)
-{
-    nt_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->done++;
-    w->status = status;
-    w->first = first;
-    if (status != KN_OK)
-        w->failed++;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* Waits until w->done >= count (at most timeout_ms). Returns done. */
-static NT_UNUSED int nt_wait_for(nt_wait *w, int count, int timeout_ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&w->mu);
-    while (w->done < count)
-        if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
-            break;
-    int d = w->done;
-    pthread_mutex_unlock(&w->mu);
-    return d;
-}
-
-/* Appends evs synchronously; returns the status (KN_OK, an error the call
- * returned, or the completion's) and the first offset. */
-static NT_UNUSED int nt_append(kn_channel *ch, ce_event *const *evs,
-                               size_t n, uint64_t *first)
-{
-    nt_wait w;
-    nt_wait_init(&w);
-    int rc = kn_channel_append(ch, evs, n, nt_wait_cb, &w);
-    if (rc != KN_OK)
-        return rc;
-    if (nt_wait_for(&w, 1, 30000) < 1)
-        return KN_TIMEOUT;
-    if (first)
-        *first = w.first;
-    return w.status;
-}
-
-static NT_UNUSED int nt_append_one(kn_channel *ch, ce_event *ev,
-                                   uint64_t *first)
-{
-    return nt_append(ch, &ev, 1, first);
-}
-
-/* Reads up to `want` records from the cursor, waiting on its fd up to
- * timeout_ms in total. Returns how many were read into recs. */
-static NT_UNUSED size_t nt_read(kn_cursor *c, kn_record *recs, size_t want,
-                                int timeout_ms)
-{
-    const kn_channel_ops *ops = c->channel->ops;
-    int64_t end = nt_now_ms() + timeout_ms;
-    size_t n = 0;
-    while (n < want) {
-        int got = ops->cursor_next(c, recs + n, want - n);
-        if (got < 0)
-            break;
-        n += (size_t)got;
-        if (n >= want)
-            break;
-        int64_t left = end - nt_now_ms();
-        if (left <= 0)
-            break;
-        struct pollfd p = {ops->cursor_fd(c), POLLIN, 0};
-        if (poll(&p, 1, (int)left) > 0)
-            ops->cursor_drain_notify(c);
-    }
-    return n;
-}
-
-static NT_UNUSED void nt_release(kn_record *recs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        ce_event_unref(recs[i].event);
-}
-
 /* A raw cnats connection + JetStream context for checks. */
 static NT_UNUSED int nt_raw(const char *url, natsConnection **nc,
                             jsCtx **js)
@@ -401,5 +235,60 @@ static NT_UNUSED int nt_raw(const char *url, natsConnection **nc,
     }
     return 0;
 }
+
+#ifdef cmocka_unit_test
+/* ----------------------------------------- for the cmocka tests (08xx) */
+
+/* The test program's server: nt_group_setup starts it (nt_srv_rc 0, or
+ * 77 without nats-server: tests begin with NT_NEED_SERVER() to skip). */
+static nt_server nt_srv;
+static int nt_srv_rc;
+
+static NT_UNUSED int nt_group_setup(void **state)
+{
+    (void)state;
+    if (getenv("KNIT_TEST_DEBUG"))
+        kn_log_set_level(KN_LOG_DEBUG);
+    nt_srv_rc = nt_start(&nt_srv);
+    if (nt_srv_rc == -1)
+        fprintf(stderr, "cannot start nats-server\n");
+    return nt_srv_rc == -1 ? -1 : 0;
+}
+
+static NT_UNUSED int nt_group_teardown(void **state)
+{
+    (void)state;
+    nt_cleanup(&nt_srv);
+    return 0;
+}
+
+#define NT_NEED_SERVER()                                                   \
+    do {                                                                   \
+        if (nt_srv_rc == 77)                                               \
+            skip();                                                        \
+    } while (0)
+
+/* Opens channel default/<broker> on the server at url with settings kv;
+ * the test fails (with the error) when it does not open. */
+static NT_UNUSED kn_channel *nt_open_at(const char *url, const char *broker,
+                                        const char *kv[][2], size_t n)
+{
+    json_t *set = nt_settings(url, kv, n);
+    kn_err err = {0};
+    kn_channel *ch = nt_open(broker, set, &err);
+    if (!ch)
+        fprintf(stderr, "open: %s\n", err.msg);
+    json_decref(set);
+    assert_non_null(ch);
+    return ch;
+}
+
+/* The same on the test program's server. */
+static NT_UNUSED kn_channel *nt_open_ch(const char *broker,
+                                        const char *kv[][2], size_t n)
+{
+    return nt_open_at(nt_srv.url, broker, kv, n);
+}
+#endif /* cmocka_unit_test */
 
 #endif

@@ -74,14 +74,14 @@ static void test_default_is_log(void **state)
     (void)state;
     char dir[64];
     kn_err err = {0};
-    lt_mkdtemp(dir, sizeof dir, "reg");
+    tu_mkdtemp(dir, sizeof dir, "reg");
     kn_channel_config cfg = {"default", "b", dir, NULL};
     kn_channel *ch = NULL;
     assert_int_equal(kn_channel_open(NULL, &cfg, &ch, &err), KN_OK);
     assert_ptr_equal(ch->ops, &kn_channel_log_ops);
     kn_channel_close(ch);
     kn_channel_close(NULL);
-    lt_rmrf(dir);
+    tu_rmrf(dir);
 }
 
 int main(void)

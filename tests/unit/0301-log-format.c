@@ -146,7 +146,7 @@ static size_t build_segment(unsigned char *buf, size_t cap, uint64_t base,
     kn_seg_header_build(buf, base);
     for (int b = 0; b < batches; b++)
         for (int r = 0; r < per; r++) {
-            ce_event *ev = lt_event("s", (unsigned)off, 20);
+            ce_event *ev = tu_event("s", (unsigned)off, 20);
             ce_buf p = CE_BUF_INIT;
             assert_int_equal(kn_logcodec_encode(ev, &p), KN_OK);
             assert_true(pos + KN_REC_HDR + p.len <= cap);

@@ -17,14 +17,14 @@ static char dir[64];
 static int setup(void **state)
 {
     (void)state;
-    lt_mkdtemp(dir, sizeof dir, "log-basic");
+    tu_mkdtemp(dir, sizeof dir, "log-basic");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    lt_rmrf(dir);
+    tu_rmrf(dir);
     return 0;
 }
 
@@ -32,7 +32,7 @@ static kn_channel *open_log(const char *segbytes)
 {
     const char *kv[][2] = {{"segment.bytes", segbytes},
                            {"index.interval.bytes", "256"}};
-    json_t *set = lt_settings(kv, 2);
+    json_t *set = tu_settings(kv, 2);
     kn_err err = {0};
     kn_channel *ch = lt_open("log", dir, set, &err);
     if (!ch)
@@ -66,8 +66,8 @@ static void test_append_read_restart(void **state)
     assert_int_equal(lt_append_range(ch, "e", 0, 10, 10), KN_OK);
     ce_event *batch[5];
     for (unsigned i = 0; i < 5; i++)
-        batch[i] = lt_event("e", 10 + i, 10);
-    assert_int_equal(lt_append(ch, batch, 5, &first), KN_OK);
+        batch[i] = tu_event("e", 10 + i, 10);
+    assert_int_equal(tu_append(ch, batch, 5, &first), KN_OK);
     assert_int_equal(first, 10);
     for (unsigned i = 0; i < 5; i++)
         ce_event_unref(batch[i]);
@@ -229,7 +229,7 @@ static void test_settings_and_lock(void **state)
         {"recovery", "pray"},        {"retention.bytes", "5Xi"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        json_t *set = lt_settings(&bad[i], 1);
+        json_t *set = tu_settings(&bad[i], 1);
         kn_err err = {0};
         assert_null(lt_open("log", dir, set, &err));
         assert_int_equal(err.status, KN_INVAL);
@@ -240,7 +240,7 @@ static void test_settings_and_lock(void **state)
                              {"retention.ms", "P7D"},
                              {"retention.bytes", "10Gi"},
                              {"segment.bytes", "1M"}};
-    json_t *set = lt_settings(good, 4);
+    json_t *set = tu_settings(good, 4);
     kn_err err = {0};
     kn_channel *ch = lt_open("log", dir, set, &err);
     assert_non_null(ch);
@@ -267,7 +267,7 @@ static void test_append_errors(void **state)
                      KN_INVAL);
     /* empty append completes at the head */
     uint64_t first = 7;
-    assert_int_equal(lt_append(ch, NULL, 0, &first), KN_OK);
+    assert_int_equal(tu_append(ch, NULL, 0, &first), KN_OK);
     assert_int_equal(first, 0);
     /* an event over the record limit is refused up front */
     ce_event *big = ce_event_new();
@@ -279,7 +279,7 @@ static void test_append_errors(void **state)
     ce_event_set_data(big, data, (64u << 20) + 1);
     free(data);
     ce_event_freeze(big);
-    assert_int_equal(kn_channel_append(ch, &big, 1, lt_wait_cb, NULL),
+    assert_int_equal(kn_channel_append(ch, &big, 1, tu_wait_cb, NULL),
                      KN_TOOBIG);
     ce_event_unref(big);
     kn_channel_close(ch);

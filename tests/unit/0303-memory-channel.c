@@ -42,9 +42,9 @@ static void test_semantics(void **state)
     uint64_t first, expect = 0;
     int64_t t0 = kn_now_wall_ns();
     assert_int_equal(lt_append_range(ch, "m", 0, 5, 0), KN_OK);
-    ce_event *b[3] = {lt_event("m", 5, 0), lt_event("m", 6, 0),
-                      lt_event("m", 7, 0)};
-    assert_int_equal(lt_append(ch, b, 3, &first), KN_OK);
+    ce_event *b[3] = {tu_event("m", 5, 0), tu_event("m", 6, 0),
+                      tu_event("m", 7, 0)};
+    assert_int_equal(tu_append(ch, b, 3, &first), KN_OK);
     assert_int_equal(first, 5);
     for (int i = 0; i < 3; i++)
         ce_event_unref(b[i]);
@@ -82,14 +82,14 @@ static void test_failures(void **state)
     kn_channel_stats st;
     assert_int_equal(kn_channel_memory_fail(ch, KN_NOSPACE, 2), KN_OK);
     assert_int_equal(lt_append_range(ch, "f", 0, 1, 0), KN_NOSPACE);
-    ce_event *b[2] = {lt_event("f", 0, 0), lt_event("f", 1, 0)};
-    assert_int_equal(lt_append(ch, b, 2, NULL), KN_NOSPACE);
+    ce_event *b[2] = {tu_event("f", 0, 0), tu_event("f", 1, 0)};
+    assert_int_equal(tu_append(ch, b, 2, NULL), KN_NOSPACE);
     ch->ops->stats(ch, &st);
     assert_false(st.healthy);
     assert_int_equal(st.append_errors, 3);
     assert_int_equal(st.head_offset, 0); /* nothing of a failed call */
     uint64_t first;
-    assert_int_equal(lt_append(ch, b, 2, &first), KN_OK);
+    assert_int_equal(tu_append(ch, b, 2, &first), KN_OK);
     assert_int_equal(first, 0);
     ch->ops->stats(ch, &st);
     assert_true(st.healthy);
@@ -98,13 +98,13 @@ static void test_failures(void **state)
     /* the hooks refuse other backends and bad statuses */
     assert_int_equal(kn_channel_memory_fail(ch, KN_OK, 1), KN_INVAL);
     char dir[64];
-    lt_mkdtemp(dir, sizeof dir, "mem");
+    tu_mkdtemp(dir, sizeof dir, "mem");
     kn_channel *lg = lt_open("log", dir, NULL, NULL);
     assert_non_null(lg);
     assert_int_equal(kn_channel_memory_fail(lg, KN_IO, 1), KN_INVAL);
     assert_int_equal(kn_channel_memory_pause(lg, true), KN_INVAL);
     kn_channel_close(lg);
-    lt_rmrf(dir);
+    tu_rmrf(dir);
     kn_channel_close(ch);
 }
 
@@ -117,15 +117,15 @@ static void test_pause_and_notify(void **state)
     assert_int_equal(ch->ops->cursor_next(c, &r, 1), 0);
     ch->ops->cursor_drain_notify(c);
     assert_int_equal(kn_channel_memory_pause(ch, true), KN_OK);
-    lt_wait w;
-    lt_wait_init(&w);
-    ce_event *ev = lt_event("p", 0, 0);
-    assert_int_equal(kn_channel_append(ch, &ev, 1, lt_wait_cb, &w), KN_OK);
+    tu_wait w;
+    tu_wait_init(&w);
+    ce_event *ev = tu_event("p", 0, 0);
+    assert_int_equal(kn_channel_append(ch, &ev, 1, tu_wait_cb, &w), KN_OK);
     struct pollfd pfd = {ch->ops->cursor_fd(c), POLLIN, 0};
     assert_int_equal(poll(&pfd, 1, 50), 0); /* held back */
     assert_int_equal(w.done, 0);
     assert_int_equal(kn_channel_memory_pause(ch, false), KN_OK);
-    lt_wait_for(&w, 1);
+    tu_wait_for(&w, 1, -1);
     assert_int_equal(w.status, KN_OK);
     assert_int_equal(poll(&pfd, 1, 5000), 1);
     assert_int_equal(ch->ops->cursor_next(c, &r, 1), 1);
@@ -133,8 +133,8 @@ static void test_pause_and_notify(void **state)
     ce_event_unref(r.event);
     /* close completes appends still held */
     assert_int_equal(kn_channel_memory_pause(ch, true), KN_OK);
-    lt_wait_init(&w);
-    assert_int_equal(kn_channel_append(ch, &ev, 1, lt_wait_cb, &w), KN_OK);
+    tu_wait_init(&w);
+    assert_int_equal(kn_channel_append(ch, &ev, 1, tu_wait_cb, &w), KN_OK);
     ce_event_unref(ev);
     ch->ops->cursor_close(c);
     kn_channel_close(ch);

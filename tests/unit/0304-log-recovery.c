@@ -19,42 +19,29 @@
 #include "channels/log/segment.h"
 #include "logtest.h"
 
-static char dir[64], logpath[80];
-static int logfd = -1;
+static char dir[64];
+static lt_logcap cap;
 
 static int setup(void **state)
 {
     (void)state;
-    lt_mkdtemp(dir, sizeof dir, "log-recovery");
-    snprintf(logpath, sizeof logpath, "%s.out", dir);
-    logfd = open(logpath, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    kn_log_set_fd(logfd);
+    tu_mkdtemp(dir, sizeof dir, "log-recovery");
+    lt_logcap_start(&cap, dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    kn_log_set_fd(2);
-    close(logfd);
-    unlink(logpath);
-    lt_rmrf(dir);
+    lt_logcap_stop(&cap);
+    tu_rmrf(dir);
     return 0;
 }
 
 /* What the log wrote since the last call. */
-static char *logged(void)
+static const char *logged(void)
 {
-    static char buf[8192];
-    off_t end = lseek(logfd, 0, SEEK_END);
-    ssize_t n = pread(logfd, buf, sizeof buf - 1, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    if (getenv("KNIT_TEST_VERBOSE"))
-        fputs(buf, stderr);
-    if (ftruncate(logfd, 0) != 0 || end < 0)
-        abort();
-    lseek(logfd, 0, SEEK_SET);
-    return buf;
+    return lt_logcap_text(&cap, true);
 }
 
 static kn_channel *open_with(const char *seg, const char *recovery,
@@ -62,7 +49,7 @@ static kn_channel *open_with(const char *seg, const char *recovery,
 {
     const char *kv[][2] = {{"segment.bytes", seg},
                            {"recovery", recovery}};
-    json_t *set = lt_settings(kv, 2);
+    json_t *set = tu_settings(kv, 2);
     kn_channel *ch = lt_open("log", dir, set, err);
     json_decref(set);
     return ch;
@@ -141,7 +128,7 @@ static void test_torn_tail(void **state)
     logged();
     ch = open_ok("64Mi");
     assert_int_equal(head_of(ch), 9);
-    char *msg = logged();
+    const char *msg = logged();
     assert_non_null(strstr(msg, "WARN"));
     assert_non_null(strstr(msg, "keeping 9 records"));
     assert_non_null(strstr(msg, "truncated 20 bytes"));
@@ -180,8 +167,8 @@ static void test_torn_batch(void **state)
     assert_int_equal(lt_append_range(ch, "e", 0, 3, 50), KN_OK);
     ce_event *b[5];
     for (unsigned i = 0; i < 5; i++)
-        b[i] = lt_event("e", 3 + i, 50);
-    assert_int_equal(lt_append(ch, b, 5, NULL), KN_OK);
+        b[i] = tu_event("e", 3 + i, 50);
+    assert_int_equal(tu_append(ch, b, 5, NULL), KN_OK);
     for (unsigned i = 0; i < 5; i++)
         ce_event_unref(b[i]);
     kn_channel_close(ch);
@@ -244,7 +231,7 @@ static void test_corrupt_sealed(void **state)
     ce_event_unref(recs[1].event);
     assert_int_equal(ch->ops->cursor_next(c, recs, 8), KN_CORRUPT);
     assert_int_equal(ch->ops->cursor_next(c, recs, 8), KN_CORRUPT);
-    char *msg = logged();
+    const char *msg = logged();
     char want[256];
     snprintf(want, sizeof want, "%s byte %ld", seg_path(0), pos2);
     assert_non_null(strstr(msg, want));

@@ -14,42 +14,33 @@
 
 #include "logtest.h"
 
-static char dir[64], logpath[80];
-static int logfd = -1;
+static char dir[64];
+static lt_logcap cap;
 
 static int setup(void **state)
 {
     (void)state;
-    lt_mkdtemp(dir, sizeof dir, "log-retention");
-    snprintf(logpath, sizeof logpath, "%s.out", dir);
-    logfd = open(logpath, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    kn_log_set_fd(logfd);
+    tu_mkdtemp(dir, sizeof dir, "log-retention");
+    lt_logcap_start(&cap, dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    kn_log_set_fd(2);
-    close(logfd);
-    unlink(logpath);
-    lt_rmrf(dir);
+    lt_logcap_stop(&cap);
+    tu_rmrf(dir);
     return 0;
 }
 
 static bool logged_has(const char *what)
 {
-    static char buf[16384];
-    ssize_t n = pread(logfd, buf, sizeof buf - 1, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    if (getenv("KNIT_TEST_VERBOSE"))
-        fputs(buf, stderr);
-    return strstr(buf, what) != NULL;
+    return strstr(lt_logcap_text(&cap, false), what) != NULL;
 }
 
 static kn_channel *open_ret(const char *kv[][2], size_t n)
 {
-    json_t *set = lt_settings(kv, n);
+    json_t *set = tu_settings(kv, n);
     kn_err err = {0};
     kn_channel *ch = lt_open("log", dir, set, &err);
     if (!ch)

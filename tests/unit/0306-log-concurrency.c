@@ -23,19 +23,19 @@ static char dir[64];
 static int setup(void **state)
 {
     (void)state;
-    lt_mkdtemp(dir, sizeof dir, "log-conc");
+    tu_mkdtemp(dir, sizeof dir, "log-conc");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    lt_rmrf(dir);
+    tu_rmrf(dir);
     return 0;
 }
 
 typedef struct ack {
-    lt_wait *w;
+    tu_wait *w;
     uint64_t offset;
     int status;
 } ack;
@@ -45,14 +45,14 @@ static void ack_cb(void *arg, int status, uint64_t first)
     ack *a = arg;
     a->offset = first;
     a->status = status;
-    lt_wait_cb(a->w, status, first);
+    tu_wait_cb(a->w, status, first);
 }
 
 typedef struct worker {
     kn_channel *ch;
     int id;
     ack acks[PER_THREAD];
-    lt_wait w;
+    tu_wait w;
 } worker;
 
 /* Submits all appends without waiting in between, then waits for them. */
@@ -61,9 +61,9 @@ static void *work(void *arg)
     worker *wk = arg;
     char prefix[16];
     snprintf(prefix, sizeof prefix, "t%d", wk->id);
-    lt_wait_init(&wk->w);
+    tu_wait_init(&wk->w);
     for (unsigned i = 0; i < PER_THREAD; i++) {
-        ce_event *ev = lt_event(prefix, i, 60);
+        ce_event *ev = tu_event(prefix, i, 60);
         wk->acks[i] = (ack){&wk->w, UINT64_MAX, 1};
         if (kn_channel_append(wk->ch, &ev, 1, ack_cb, &wk->acks[i]) != KN_OK)
             abort();
@@ -71,7 +71,7 @@ static void *work(void *arg)
         if (i % 10 == 9)
             sched_yield();
     }
-    lt_wait_for(&wk->w, PER_THREAD);
+    tu_wait_for(&wk->w, PER_THREAD, -1);
     return NULL;
 }
 
@@ -212,11 +212,11 @@ static void test_close_flushes(void **state)
     (void)state;
     kn_channel *ch = lt_open("log", dir, NULL, NULL);
     assert_non_null(ch);
-    lt_wait w;
-    lt_wait_init(&w);
-    ce_event *ev = lt_event("c", 0, 10);
+    tu_wait w;
+    tu_wait_init(&w);
+    ce_event *ev = tu_event("c", 0, 10);
     for (int i = 0; i < 50; i++)
-        assert_int_equal(kn_channel_append(ch, &ev, 1, lt_wait_cb, &w),
+        assert_int_equal(kn_channel_append(ch, &ev, 1, tu_wait_cb, &w),
                          KN_OK);
     ce_event_unref(ev);
     kn_channel_close(ch); /* runs every pending completion */

@@ -15,22 +15,21 @@
 #include <cmocka.h>
 
 #include "broker/broker.h"
+#include "tests/testutil.h"
 
 static char dir[64];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/knit-store-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    tu_mkdtemp(dir, sizeof dir, "store");
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_rmrf(dir);
 }
 
 static kn_resource **parse(const char *text, size_t *n)

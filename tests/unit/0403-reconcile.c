@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "broker/broker.h"
+#include "tests/testutil.h"
 
 static char dir[64];
 
@@ -27,16 +28,14 @@ static int setup(void **state)
     (void)state;
     kn_log_init(KN_LOG_ERROR, false);
     kn_channels_register_builtin();
-    snprintf(dir, sizeof dir, "/tmp/knit-rec-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    tu_mkdtemp(dir, sizeof dir, "rec");
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_rmrf(dir);
 }
 
 static kn_server *server(void)

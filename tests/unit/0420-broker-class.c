@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "broker/broker.h"
+#include "tests/testutil.h"
 
 /* Parses one YAML document into a resource; fails the test otherwise. */
 static kn_resource *res(const char *yaml)
@@ -215,8 +216,7 @@ static void test_kafka_class(void **state)
 
 static kn_server *server(char *dir, size_t n)
 {
-    snprintf(dir, n, "/tmp/knit-class-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    tu_mkdtemp(dir, n, "class");
     kn_serve_opts o = {.data_dir = dir};
     kn_server *srv = NULL;
     kn_err err = {0};
@@ -266,7 +266,7 @@ static const char *ready(kn_server *srv, char *reason, char *message)
 static void test_reconcile_nats(void **state)
 {
     (void)state;
-    char dir[64], reason[64], message[512], cmd[128];
+    char dir[64], reason[64], message[512];
     kn_server *srv = server(dir, sizeof dir);
 
     /* a value the backend refuses: InvalidConfig naming the key */
@@ -300,8 +300,7 @@ static void test_reconcile_nats(void **state)
     kn_server_resync(srv);
     assert_true(kn_server_ready(srv));
     kn_server_free(srv);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tu_rmrf(dir), 0);
 }
 
 int main(void)
