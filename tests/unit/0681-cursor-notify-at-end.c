@@ -18,58 +18,22 @@
 
 #include <cmocka.h>
 
-#include "channels/channel.h"
-
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-    int status;
-} waiter;
-
-static void on_append(void *arg, int status, uint64_t first)
-{
-    waiter *w = arg;
-    (void)first;
-    pthread_mutex_lock(&w->mu);
-    w->status = status;
-    w->done = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
+#include "tests/testutil.h"
 
 static void append(kn_channel *ch, int n, int base)
 {
     ce_event *evs[16];
-    for (int i = 0; i < n; i++) {
-        char id[32];
-        snprintf(id, sizeof id, "e%d", base + i);
-        evs[i] = ce_event_new();
-        assert_int_equal(ce_event_set_str(evs[i], "specversion", "1.0", NULL),
-                         CE_OK);
-        assert_int_equal(ce_event_set_str(evs[i], "id", id, NULL), CE_OK);
-        assert_int_equal(ce_event_set_str(evs[i], "source", "/t", NULL),
-                         CE_OK);
-        assert_int_equal(ce_event_set_str(evs[i], "type", "t", NULL), CE_OK);
-        ce_event_freeze(evs[i]);
-    }
-    waiter w = {.mu = PTHREAD_MUTEX_INITIALIZER,
-                .cv = PTHREAD_COND_INITIALIZER};
-    assert_int_equal(kn_channel_append(ch, evs, (size_t)n, on_append, &w),
-                     KN_OK);
-    pthread_mutex_lock(&w.mu);
-    while (!w.done)
-        pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    assert_int_equal(w.status, KN_OK);
+    for (int i = 0; i < n; i++)
+        evs[i] = tu_event("e", (unsigned)(base + i), 0);
+    assert_int_equal(tu_append(ch, evs, (size_t)n, NULL), KN_OK);
     for (int i = 0; i < n; i++)
         ce_event_unref(evs[i]);
 }
 
 static void check_backend(const char *backend)
 {
-    char dir[] = "/tmp/knit-0681-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    tu_mkdtemp(dir, sizeof dir, "0681");
     json_t *settings = json_pack("{s:s}", "durability", "write");
     kn_channel_config cfg = {.ns = "default", .name = "b", .data_dir = dir,
                              .settings = settings};
@@ -100,9 +64,7 @@ static void check_backend(const char *backend)
     ch->ops->cursor_close(cur);
     kn_channel_close(ch);
     json_decref(settings);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tu_rmrf(dir), 0);
 }
 
 static void test_log(void **state)
