@@ -12,12 +12,13 @@
 #      CONNS (64), FANOUT_TRIGGERS (100), FANOUT_SINKS (10),
 #      FANOUT_RATE (events/s offered in the fan-out run, default 1000),
 #      MIF (max-in-flight per trigger, default 256; fan-out: FANOUT_MIF 16),
-#      PARTS ("ref one fan").
+#      PARTS ("ref one fan backlog"), BACKLOG (events, default 200000).
 set -euo pipefail
 bdir=$(cd "${1:-build-bench}" && pwd)
 DURATION=${DURATION:-5}; RATES=${RATES:-"1000 5000 20000"}; CONNS=${CONNS:-64}
 FANOUT_TRIGGERS=${FANOUT_TRIGGERS:-100}; FANOUT_SINKS=${FANOUT_SINKS:-10}
-FANOUT_RATE=${FANOUT_RATE:-1000}; PARTS=${PARTS:-"ref one fan"}
+FANOUT_RATE=${FANOUT_RATE:-1000}; PARTS=${PARTS:-"ref one fan backlog"}
+BACKLOG=${BACKLOG:-200000}
 FANOUT_MIF=${FANOUT_MIF:-16}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 load="$bdir/bench/e2e_load"
@@ -116,5 +117,35 @@ res=$("$load" --url "http://127.0.0.1:$kport/default/bench" \
       --duration "$DURATION" --conns 8 --fanout "$FANOUT_TRIGGERS" \
       --drain 15 | grep ^RESULT)
 row "fan-out x$FANOUT_TRIGGERS (deliveries)" "$res"
+stop_knit
+fi
+
+# backlog: BACKLOG events stored and delivered, then `knit replay trigger
+# --from start` gives the trigger all of them again at once; the drain rate
+# and the RSS while draining (bounded: the backlog stays on disk)
+if part backlog; then
+MIF=256
+sport=$(free_port)
+start_knit backlog 1 "$sport"
+n=0
+while [ "$n" -lt "$BACKLOG" ]; do
+  res=$("$load" --url "http://127.0.0.1:$kport/default/bench" --sinks "$sport" \
+        --rate 0 --duration 2 --warmup 0 --conns "$CONNS" --drain 30 | grep ^RESULT)
+  n=$((n + $(field "$res" acked)))
+done
+rss_before=$(awk '/VmRSS/{print $2}' /proc/$kpid/status)
+"$load" --sinks "$sport" --expect "$n" --drain 600 > "$tmp/backlog.out" &
+lpid=$!
+sleep 0.5
+KNIT_ADMIN="127.0.0.1:$aport" "$bdir/knit" replay trigger default/t0 --from start >/dev/null
+max_rss=0
+while kill -0 "$lpid" 2>/dev/null; do
+  r=$(awk '/VmRSS/{print $2}' /proc/$kpid/status); [ "$r" -gt "$max_rss" ] && max_rss=$r
+  sleep 0.2
+done
+res=$(grep ^RESULT "$tmp/backlog.out")
+printf '%-26s %10s %10s\n' "backlog $n: drain (ev/s)" "-" "$(field "$res" deliver_rate)"
+printf '%-26s %10s\n' "RSS before / draining (MB)" \
+  "$(awk -v a="$rss_before" -v b="$max_rss" 'BEGIN{printf "%.1f / %.1f", a/1024, b/1024}')"
 stop_knit
 fi

@@ -6,6 +6,8 @@
  *            [--rate EVENTS_PER_S | 0 = saturation] [--duration S]
  *            [--conns N] [--size BYTES] [--fanout N] [--warmup S]
  *            [--drain S]
+ *   e2e_load --sinks PORT[,PORT...] --expect N [--drain S]
+ *            (subscribers only: wait for N deliveries, report their rate)
  *
  * The producer is an epoll loop over N keep-alive HTTP/1.1 connections
  * sending binary-mode CloudEvents (open loop at --rate: each event is
@@ -217,6 +219,7 @@ int main(int argc, char **argv)
     const char *url = NULL, *sinks = NULL;
     double rate = 0, duration = 5, warmup = 0.5, drain = 30;
     int nconns = 64, fanout = 1;
+    long long expect = -1;
     P.size = 256;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
@@ -229,12 +232,15 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--size")) P.size = atoi(v);
         else if (!strcmp(a, "--fanout")) fanout = atoi(v);
         else if (!strcmp(a, "--drain")) drain = atof(v);
+        else if (!strcmp(a, "--expect")) expect = atoll(v);
         else {
             fprintf(stderr, "unknown option %s\n", a);
             return 2;
         }
     }
-    if (!url || !sinks || parse_url(url) != 0 || nconns < 1 ||
+    if (expect < 0 && (!url || parse_url(url) != 0))
+        sinks = NULL;
+    if (!sinks || nconns < 1 ||
         nconns > MAX_CONNS || P.size < 1 || P.size > 2048 || fanout < 0) {
         fprintf(stderr, "usage: e2e_load --url http://HOST:PORT/NS/BROKER "
                 "--sinks PORT[,PORT...] [--rate R] [--duration S] "
@@ -255,6 +261,27 @@ int main(int argc, char **argv)
         p += strcspn(p, ",");
         if (*p == ',')
             p++;
+    }
+    if (expect >= 0) { /* subscribers only */
+        int64_t start = 0, last = 0, give_up = now_ns() + (int64_t)(drain * 1e9);
+        while (atomic_load(&delivered) < (uint64_t)expect &&
+               now_ns() < give_up) {
+            if (!start && atomic_load(&delivered))
+                start = now_ns();
+            usleep(1000);
+        }
+        last = now_ns();
+        uint64_t got = atomic_load(&delivered);
+        printf("RESULT delivered=%" PRIu64 " deliver_rate=%.0f lost=%" PRIu64
+               "\n", got,
+               start && last > start ? (double)got / ((double)(last - start) / 1e9)
+                                     : 0.0,
+               (uint64_t)expect > got ? (uint64_t)expect - got : 0);
+        for (int i = 0; i < nd; i++)
+            MHD_stop_daemon(d[i]);
+        MHD_destroy_response(resp_202);
+        free(lat);
+        return 0;
     }
     char *body = malloc((size_t)P.size + 1);
     memset(body, 'x', (size_t)P.size);
