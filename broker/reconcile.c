@@ -461,13 +461,18 @@ static void close_dropped(kn_server *srv)
     }
 }
 
-/* Hands the triggers and the current graph to the dispatcher. Caller holds
- * srv->mu (the graph pointer only changes under it). */
-static void sync_dispatcher(kn_server *srv, bool final)
+/* Hands the triggers and graph g to the dispatcher. Caller holds srv->mu
+ * (the graph pointer only changes under it). */
+static void sync_dispatcher_graph(kn_server *srv, kn_graph *g, bool final)
 {
-    kn_graph *g = srv->graph;
     kn_dispatcher_sync(srv->disp, srv->store, g ? g->b : NULL, g ? g->n : 0,
                        srv->ingress_url, final);
+}
+
+/* The same with the published graph. */
+static void sync_dispatcher(kn_server *srv, bool final)
+{
+    sync_dispatcher_graph(srv, srv->graph, final);
 }
 
 /* One pass: desired brokers in the store → open channels + graph.
@@ -507,9 +512,13 @@ static void reconcile(kn_server *srv)
         ok &= !s->retry;
         i++;
     }
-    graph_publish(srv, graph_build(srv, true));
+    /* The triggers' cursors open (new groups at the channel's end) before
+     * the ingress can append to a new channel, so an event posted right
+     * after a broker appears or changes class reaches its triggers. */
+    kn_graph *g = graph_build(srv, true);
+    sync_dispatcher_graph(srv, g, true);
+    graph_publish(srv, g);
     atomic_store(&srv->channels_ok, ok);
-    sync_dispatcher(srv, true);
 }
 
 /* ------------------------------------------------------ lifecycle */

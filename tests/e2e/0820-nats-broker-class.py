@@ -16,17 +16,22 @@ JetStream and back with one annotation and a ConfigMap, against a real
   ingress 503; fixed: Ready again.
 - Back to the log by removing the annotation: new events go to the log
   (after its earlier events), the NATS stream does not grow.
+- A trigger on the broker follows it: it gets the events posted in each
+  phase (log, NATS, log again) — also those posted right after the
+  switch — and nothing twice.
 """
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from backends_e2e import NatsConn, NatsServer, nats_stream_name  # noqa: E402
-from knit_e2e import (CliTail, Knit, TempDir, apply_ok,  # noqa: E402
-                      binary_headers, broker_condition, broker_yaml, check,
-                      configmap_yaml, eq, knit_send, post_all_modes, run,
-                      wait_condition)
+from knit_e2e import (CliTail, Knit, PySink, TempDir,  # noqa: E402
+                      apply_ok, binary_headers, broker_condition,
+                      broker_yaml, check, configmap_yaml, eq, knit_send,
+                      post_all_modes, run, trigger_yaml, wait_condition,
+                      wait_for)
 
 STREAM = nats_stream_name("default", "demo")
 SUBJECT = "knit.default.demo.events"
@@ -39,10 +44,22 @@ def nats_yaml(url, extra=None):
             broker_yaml("demo", cls="NatsJetStreamBroker", cm="demo-nats"))
 
 
-def test_log_then_nats(k, ns, nc):
-    apply_ok(k, broker_yaml("demo"))
+def sink_got(sink, ids, what):
+    """The trigger's subscriber receives exactly `ids` (as a set) from
+    now on; its request list is cleared."""
+    wait_for(lambda: set(sink.ids()) >= set(ids), what, timeout=30)
+    time.sleep(0.3)
+    eq(sorted(sink.ids()), sorted(ids), what)
+    with sink.lock:
+        sink.reqs.clear()
+
+
+def test_log_then_nats(k, ns, nc, sink):
+    apply_ok(k, broker_yaml("demo") + "---\n" +
+             trigger_yaml("every", "demo", sink.url))
     wait_condition(k, "demo", "True")
     log_ids = post_all_modes(k, "log")
+    sink_got(sink, log_ids, "the trigger on the log")
     eq([e["id"] for e in k.tail("default", "demo")], log_ids, "log events")
 
     # one annotation and a ConfigMap: the broker moves to NATS
@@ -66,6 +83,7 @@ def test_log_then_nats(k, ns, nc):
         tail.stop()
     eq([e["id"] for e in k.tail("default", "demo")], ids,
        "admin tail from the start of the NATS stream")
+    sink_got(sink, ids, "the same trigger on NATS")
     return sid, ids
 
 
@@ -132,7 +150,7 @@ def test_invalid_config(k, ns):
     eq(st, 202, "ingress after the fix")
 
 
-def test_back_to_log(k, nc):
+def test_back_to_log(k, nc, sink):
     before = nc.stream_info(STREAM)["state"]["messages"]
     apply_ok(k, broker_yaml("demo"))  # no class annotation: the log
     wait_condition(k, "demo", "True")
@@ -143,6 +161,7 @@ def test_back_to_log(k, nc):
        "the log continues after its earlier events")
     eq(nc.stream_info(STREAM)["state"]["messages"], before,
        "nothing more went to NATS")
+    sink_got(sink, ids, "the trigger back on the log")
 
 
 def main():
@@ -150,14 +169,18 @@ def main():
     tmp = TempDir()
     k = Knit(tmp.sub("data"))
     nc = None
+    sink = PySink()
     try:
         k.start()
         nc = NatsConn(ns.port)
-        sid, ids = test_log_then_nats(k, ns, nc)
+        sid, ids = test_log_then_nats(k, ns, nc, sink)
         test_wire_format(nc, sid, ids)
         test_dedup(k, nc)
         test_invalid_config(k, ns)
-        test_back_to_log(k, nc)
+        # the repeated id once, the event after the fixed config
+        sink_got(sink, ["dup-1", "fixed-1"], "the trigger on NATS after "
+                 "the dedup and config steps")
+        test_back_to_log(k, nc, sink)
         if not ns.external:
             nc.js("STREAM.DELETE." + STREAM)
     except AssertionError:
@@ -166,6 +189,7 @@ def main():
     finally:
         if nc:
             nc.close()
+        sink.stop()
         k.stop()
         ns.cleanup()
         tmp.cleanup()
