@@ -67,6 +67,11 @@ static void hold_fire(kn_sink_client *c, void *arg)
 void kn_entry_hold(kn_entry *e, int64_t delay_ms)
 {
     kn_trig *t = e->t;
+    if (t->zombie) { /* no new attempts: it goes away (and lets go of its
+                        channel) once nothing is outstanding */
+        e->state = KN_E_READY;
+        return;
+    }
     e->state = KN_E_HOLD;
     e->timer = kn_sink_timer_add(t->d->client, delay_ms, hold_fire, e);
     if (e->timer)
