@@ -2,7 +2,7 @@
  * Conformance replay through the JSON format: every YAML document of
  * cloudevents-conformance/yaml/v1.0/ *.yaml and yaml/v1.yaml (and, through
  * ce_event_upgrade_03, the 0.3 files) under $KNIT_SHARED_DIR/conformance
- * (fallback $KNIT_SOURCE_DIR/../shared) becomes an event:
+ * (fallback $KNIT_SOURCE_DIR/../shared; see conftest.h) becomes an event:
  * - the event is built from ContextAttributes, Extensions (strings) and
  *   Data. Attribute values are whitespace-trimmed as an HTTP header value
  *   would be (YAML block scalars end in a newline a header cannot carry).
@@ -24,47 +24,11 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <dirent.h>
-#include <yaml.h>
 
 #include "cloudevents/ce_int.h"
+#include "conftest.h"
 
-static char shared_dir[1024];
 static int docs_seen, docs_03;
-
-static const char *scalar(yaml_document_t *d, yaml_node_t *n)
-{
-    (void)d;
-    return n && n->type == YAML_SCALAR_NODE
-           ? (const char *)n->data.scalar.value : NULL;
-}
-
-static yaml_node_t *lookup(yaml_document_t *d, yaml_node_t *map,
-                           const char *key)
-{
-    if (!map || map->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
-         p < map->data.mapping.pairs.top; p++) {
-        const char *k = scalar(d, yaml_document_get_node(d, p->key));
-        if (k && strcmp(k, key) == 0)
-            return yaml_document_get_node(d, p->value);
-    }
-    return NULL;
-}
-
-/* Value with surrounding whitespace removed, as a header would carry it. */
-static void trim(const char *s, const char **out, size_t *n)
-{
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-        s++;
-    size_t l = strlen(s);
-    while (l && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\r' ||
-                 s[l - 1] == '\n'))
-        l--;
-    *out = s;
-    *n = l;
-}
 
 /* Calls fn(name, value, n) for every attribute and extension. */
 typedef void (*attr_fn)(void *ctx, const char *name, const char *v,
@@ -77,18 +41,18 @@ static void each_attr(yaml_document_t *d, yaml_node_t *ca, attr_fn fn,
     assert_int_equal(ca->type, YAML_MAPPING_NODE);
     for (yaml_node_pair_t *p = ca->data.mapping.pairs.start;
          p < ca->data.mapping.pairs.top; p++) {
-        const char *k = scalar(d, yaml_document_get_node(d, p->key));
+        const char *k = cf_scalar(yaml_document_get_node(d, p->key));
         yaml_node_t *vn = yaml_document_get_node(d, p->value);
         assert_non_null(k);
         if (strcmp(k, "Extensions") == 0) {
             each_attr(d, vn, fn, ctx);
             continue;
         }
-        const char *v = scalar(d, vn);
+        const char *v = cf_scalar(vn);
         size_t n;
         if (!v)
             fail_msg("attribute %s is not a scalar", k);
-        trim(v, &v, &n);
+        v = cf_trim(v, &n);
         if (n) /* the tool leaves empty attributes out */
             fn(ctx, k, v, n);
     }
@@ -146,9 +110,9 @@ static ce_event *expected_form(ce_event *built)
 static void replay_doc(const char *where, yaml_document_t *d)
 {
     yaml_node_t *root = yaml_document_get_root_node(d);
-    const char *mode = scalar(d, lookup(d, root, "Mode"));
-    const char *data = scalar(d, lookup(d, root, "Data"));
-    yaml_node_t *ca = lookup(d, root, "ContextAttributes");
+    const char *mode = cf_scalar(cf_map_get(d, root, "Mode"));
+    const char *data = cf_scalar(cf_map_get(d, root, "Data"));
+    yaml_node_t *ca = cf_map_get(d, root, "ContextAttributes");
     bool structured = mode && strcmp(mode, "structured") == 0;
     ce_event *built = ce_event_new();
     each_attr(d, ca, set_attr, built);
@@ -198,48 +162,22 @@ static void replay_doc(const char *where, yaml_document_t *d)
     ce_buf_free(&text2);
 }
 
-static void replay_file(const char *path)
+static void replay_one(void *ctx, const char *path, size_t i,
+                       yaml_document_t *d)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    yaml_parser_t p;
-    yaml_parser_initialize(&p);
-    yaml_parser_set_input_file(&p, f);
-    for (int i = 0;; i++) {
-        yaml_document_t d;
-        if (!yaml_parser_load(&p, &d))
-            fail_msg("%s: YAML error: %s", path, p.problem);
-        if (!yaml_document_get_root_node(&d)) {
-            yaml_document_delete(&d);
-            break;
-        }
-        char where[1200];
-        snprintf(where, sizeof where, "%s#%d", strrchr(path, '/') + 1, i);
-        replay_doc(where, &d);
-        yaml_document_delete(&d);
-    }
-    yaml_parser_delete(&p);
-    fclose(f);
+    char where[1200];
+    (void)ctx;
+    snprintf(where, sizeof where, "%s#%zu", strrchr(path, '/') + 1, i);
+    replay_doc(where, d);
 }
 
-static int replay_dir(const char *dir)
+static size_t replay_dir(const char *dir)
 {
-    DIR *dp = opendir(dir);
-    if (!dp)
-        fail_msg("cannot open %s", dir);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(dp)) != NULL) {
-        size_t l = strlen(e->d_name);
-        if (l > 5 && strcmp(e->d_name + l - 5, ".yaml") == 0) {
-            char path[2048];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            replay_file(path);
-            n++;
-        }
-    }
-    closedir(dp);
+    size_t n;
+    char **files = cf_yaml_files(dir, &n);
+    for (size_t i = 0; i < n; i++)
+        cf_each_doc(files[i], replay_one, NULL);
+    cf_free_files(files);
     return n;
 }
 
@@ -247,16 +185,15 @@ static void test_conformance_json(void **state)
 {
     (void)state;
     char path[1100];
-    const char *root = "conformance/cloudevents-conformance/yaml";
-    snprintf(path, sizeof path, "%s/%s/v1.0", shared_dir, root);
+    cf_path(path, sizeof path, "cloudevents-conformance/yaml/v1.0");
     assert_true(replay_dir(path) >= 1);
-    snprintf(path, sizeof path, "%s/%s/v1.yaml", shared_dir, root);
-    replay_file(path);
+    cf_path(path, sizeof path, "cloudevents-conformance/yaml/v1.yaml");
+    cf_each_doc(path, replay_one, NULL);
     int v1 = docs_seen;
-    snprintf(path, sizeof path, "%s/%s/v0.3", shared_dir, root);
+    cf_path(path, sizeof path, "cloudevents-conformance/yaml/v0.3");
     replay_dir(path);
-    snprintf(path, sizeof path, "%s/%s/v03.yaml", shared_dir, root);
-    replay_file(path);
+    cf_path(path, sizeof path, "cloudevents-conformance/yaml/v03.yaml");
+    cf_each_doc(path, replay_one, NULL);
     printf("  %d documents replayed (%d of them 1.0, %d upgraded from "
            "0.3)\n", docs_seen, v1, docs_03);
     assert_true(v1 >= 8);
@@ -278,24 +215,11 @@ static void test_string_data(void **state)
     ce_event_unref(ev);
 }
 
-static int find_shared(void **state)
-{
-    (void)state;
-    const char *s = getenv("KNIT_SHARED_DIR");
-    const char *src = getenv("KNIT_SOURCE_DIR");
-    if (s && *s)
-        snprintf(shared_dir, sizeof shared_dir, "%s", s);
-    else
-        snprintf(shared_dir, sizeof shared_dir, "%s/../shared",
-                 src && *src ? src : ".");
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conformance_json),
         cmocka_unit_test(test_string_data),
     };
-    return cmocka_run_group_tests(tests, find_shared, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,14 +23,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "cloudevents/cloudevents.h"
+#include "conftest.h"
 
 #define MAXH 32
 
@@ -53,22 +52,19 @@ typedef struct doc {
 
 static char *trimmed(const char *s)
 {
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' ||
-                 s[n - 1] == '\r'))
-        n--;
+    size_t n;
+    s = cf_trim(s, &n);
     char *r = strndup(s, n);
     assert_non_null(r);
     return r;
 }
 
-static const char *scalar(yaml_document_t *d, yaml_node_t *n)
+/* The node's text; the test fails when it is not a scalar. */
+static const char *scalar(yaml_node_t *n)
 {
-    (void)d;
-    assert_int_equal(n->type, YAML_SCALAR_NODE);
-    return (const char *)n->data.scalar.value;
+    const char *s = cf_scalar(n);
+    assert_non_null(s);
+    return s;
 }
 
 /* Reads a mapping of scalars into kv[] (trimmed values). */
@@ -79,7 +75,7 @@ static size_t read_map(yaml_document_t *d, yaml_node_t *m, kv *out,
     assert_int_equal(m->type, YAML_MAPPING_NODE);
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
          p < m->data.mapping.pairs.top; p++) {
-        const char *k = scalar(d, yaml_document_get_node(d, p->key));
+        const char *k = scalar(yaml_document_get_node(d, p->key));
         yaml_node_t *v = yaml_document_get_node(d, p->value);
         if (skip && strcmp(k, skip) == 0) {
             *skipped = v;
@@ -87,7 +83,7 @@ static size_t read_map(yaml_document_t *d, yaml_node_t *m, kv *out,
         }
         assert_true(n < max);
         snprintf(out[n].name, sizeof out[n].name, "%s", k);
-        out[n].value = trimmed(scalar(d, v));
+        out[n].value = trimmed(scalar(v));
         n++;
     }
     return n;
@@ -111,10 +107,10 @@ static void doc_read(yaml_document_t *d, doc *dc)
     assert_int_equal(root->type, YAML_MAPPING_NODE);
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
          p < root->data.mapping.pairs.top; p++) {
-        const char *k = scalar(d, yaml_document_get_node(d, p->key));
+        const char *k = scalar(yaml_document_get_node(d, p->key));
         yaml_node_t *v = yaml_document_get_node(d, p->value);
         if (strcmp(k, "Mode") == 0) {
-            dc->structured = strcmp(scalar(d, v), "structured") == 0;
+            dc->structured = strcmp(scalar(v), "structured") == 0;
         } else if (strcmp(k, "ContextAttributes") == 0) {
             yaml_node_t *ext = NULL;
             dc->nattrs = read_map(d, v, dc->attrs, 16, "Extensions", &ext);
@@ -123,7 +119,7 @@ static void doc_read(yaml_document_t *d, doc *dc)
         } else if (strcmp(k, "TransportExtensions") == 0) {
             dc->ntransport = read_map(d, v, dc->transport, 16, NULL, NULL);
         } else if (strcmp(k, "Data") == 0) {
-            dc->data = strdup(scalar(d, v));
+            dc->data = strdup(scalar(v));
         } else {
             fail_msg("%s: unknown key %s", dc->where, k);
         }
@@ -264,66 +260,33 @@ static void replay(doc *dc)
     ce_buf_free(&body2);
 }
 
-static size_t replay_file(const char *path)
+static void replay_one(void *ctx, const char *path, size_t i,
+                       yaml_document_t *d)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    yaml_parser_t p;
-    assert_true(yaml_parser_initialize(&p));
-    yaml_parser_set_input_file(&p, f);
-    size_t count = 0;
-    for (;;) {
-        yaml_document_t d;
-        if (!yaml_parser_load(&p, &d))
-            fail_msg("%s: YAML error: %s", path, p.problem);
-        if (!yaml_document_get_root_node(&d)) {
-            yaml_document_delete(&d);
-            break;
-        }
-        doc dc = {0};
-        snprintf(dc.where, sizeof dc.where, "%s doc %zu", path, count + 1);
-        doc_read(&d, &dc);
-        replay(&dc);
-        doc_free(&dc);
-        yaml_document_delete(&d);
-        count++;
-    }
-    yaml_parser_delete(&p);
-    fclose(f);
-    return count;
+    doc dc = {0};
+    (void)ctx;
+    snprintf(dc.where, sizeof dc.where, "%s doc %zu", path, i + 1);
+    doc_read(d, &dc);
+    replay(&dc);
+    doc_free(&dc);
 }
 
 static void test_conformance(void **state)
 {
     (void)state;
-    const char *shared = getenv("KNIT_SHARED_DIR");
-    if (!shared)
-        fail_msg("KNIT_SHARED_DIR is not set (ctest sets it)");
-    char dir[512], path[1024];
-    snprintf(dir, sizeof dir,
-             "%s/conformance/cloudevents-conformance/yaml", shared);
-    size_t docs = 0, files = 0;
-    snprintf(path, sizeof path, "%s/v1.yaml", dir);
-    docs += replay_file(path);
-    files++;
-    snprintf(path, sizeof path, "%s/v1.0", dir);
-    DIR *d = opendir(path);
-    if (!d)
-        fail_msg("cannot open %s", path);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n < 6 || strcmp(e->d_name + n - 5, ".yaml") != 0)
-            continue;
-        snprintf(path, sizeof path, "%s/v1.0/%s", dir, e->d_name);
-        docs += replay_file(path);
-        files++;
-    }
-    closedir(d);
+    char path[1024];
+    size_t docs = 0, nfiles = 0;
+    cf_path(path, sizeof path, "cloudevents-conformance/yaml/v1.yaml");
+    docs += cf_each_doc(path, replay_one, NULL);
+    cf_path(path, sizeof path, "cloudevents-conformance/yaml/v1.0");
+    char **files = cf_yaml_files(path, &nfiles);
+    for (size_t i = 0; i < nfiles; i++)
+        docs += cf_each_doc(files[i], replay_one, NULL);
+    cf_free_files(files);
+    nfiles++; /* and v1.yaml */
     printf("conformance: %zu documents from %zu files round-tripped\n", docs,
-           files);
-    assert_true(files >= 2);
+           nfiles);
+    assert_true(nfiles >= 2);
     assert_true(docs >= 8);
 }
 

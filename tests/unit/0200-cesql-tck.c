@@ -23,7 +23,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 
 #include "cloudevents/cesql.h"
 #include "cloudevents/cloudevents.h"
+#include "conftest.h"
 
 /* Cases where knit follows the specification rather than the kit. */
 static const struct exception {
@@ -106,21 +106,6 @@ static yval scalar(yaml_node_t *n)
         }
     }
     return v;
-}
-
-static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *m,
-                            const char *key)
-{
-    if (!m || m->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
-         p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(d, p->key);
-        if (k && k->type == YAML_SCALAR_NODE &&
-            !strcmp((const char *)k->data.scalar.value, key))
-            return yaml_document_get_node(d, p->value);
-    }
-    return NULL;
 }
 
 /* ------------------------------------------------------------ events */
@@ -283,10 +268,10 @@ static const char *run_case(yaml_document_t *d, yaml_node_t *tc,
                             const char *file, const char *name,
                             ce_sql_ctx *ctx, char *why, size_t whysz)
 {
-    yval expr = scalar(map_get(d, tc, "expression"));
-    yval result = scalar(map_get(d, tc, "result"));
-    yval error = scalar(map_get(d, tc, "error"));
-    yaml_node_t *result_node = map_get(d, tc, "result");
+    yval expr = scalar(cf_map_get(d, tc, "expression"));
+    yval result = scalar(cf_map_get(d, tc, "result"));
+    yval error = scalar(cf_map_get(d, tc, "error"));
+    yaml_node_t *result_node = cf_map_get(d, tc, "result");
     if (expr.t == Y_OTHER)
         return "case has no expression";
     struct exception *ex = find_exception(file, name);
@@ -313,7 +298,7 @@ static const char *run_case(yaml_document_t *d, yaml_node_t *tc,
         return why;
     }
     ce_event *ev = NULL;
-    yaml_node_t *evnode = map_get(d, tc, "event");
+    yaml_node_t *evnode = cf_map_get(d, tc, "event");
     if (evnode) {
         ev = ce_event_new();
         assert_non_null(ev);
@@ -322,7 +307,7 @@ static const char *run_case(yaml_document_t *d, yaml_node_t *tc,
     } else {
         ev = default_event();
     }
-    if (!apply(ev, d, map_get(d, tc, "eventOverrides"), why, whysz))
+    if (!apply(ev, d, cf_map_get(d, tc, "eventOverrides"), why, whysz))
         goto fail;
     ce_sql_value v;
     ce_sql_error e = ce_sql_eval(x, ev, ctx, &v);
@@ -364,7 +349,7 @@ static void run_file(void **state)
     yaml_parser_set_input_file(&parser, f);
     assert_true(yaml_parser_load(&parser, &doc));
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    yaml_node_t *tests = map_get(&doc, root, "tests");
+    yaml_node_t *tests = cf_map_get(&doc, root, "tests");
     assert_non_null(tests);
     assert_int_equal(tests->type, YAML_SEQUENCE_NODE);
     ce_sql_ctx *ctx = ce_sql_ctx_new();
@@ -373,11 +358,11 @@ static void run_file(void **state)
     for (yaml_node_item_t *it = tests->data.sequence.items.start;
          it < tests->data.sequence.items.top; it++) {
         yaml_node_t *tc = yaml_document_get_node(&doc, *it);
-        yval name = scalar(map_get(&doc, tc, "name"));
+        yval name = scalar(cf_map_get(&doc, tc, "name"));
         const char *nm = name.t == Y_OTHER ? "?" : name.s;
         char why[512];
         const char *bad = run_case(&doc, tc, file, nm, ctx, why, sizeof why);
-        yval expr = scalar(map_get(&doc, tc, "expression"));
+        yval expr = scalar(cf_map_get(&doc, tc, "expression"));
         ncases++;
         if (bad) {
             failed++;
@@ -416,47 +401,21 @@ static void summary(void **state)
     assert_true(passed > 250);
 }
 
-static int cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int main(void)
 {
     memcpy(exceptions, exceptions_init, sizeof exceptions);
     char dir[1024];
-    const char *shared = getenv("KNIT_SHARED_DIR");
-    const char *src = getenv("KNIT_SOURCE_DIR");
-    if (shared && *shared)
-        snprintf(dir, sizeof dir, "%s/conformance/cesql-tck", shared);
-    else
-        snprintf(dir, sizeof dir, "%s/../shared/conformance/cesql-tck",
-                 src ? src : ".");
-    DIR *dp = opendir(dir);
-    if (!dp) {
-        fprintf(stderr, "cesql tck: cannot open %s\n", dir);
-        return 1;
-    }
-    char *paths[64];
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(dp)) && n < 64) {
-        size_t l = strlen(de->d_name);
-        if (l > 5 && !strcmp(de->d_name + l - 5, ".yaml")) {
-            paths[n] = malloc(strlen(dir) + l + 2);
-            sprintf(paths[n], "%s/%s", dir, de->d_name);
-            n++;
-        }
-    }
-    closedir(dp);
-    qsort(paths, n, sizeof *paths, cmp);
+    size_t n;
+    cf_path(dir, sizeof dir, "cesql-tck");
+    char **paths = cf_yaml_files(dir, &n);
+    if (n > 64)
+        n = 64;
     struct CMUnitTest tests[65];
     for (size_t i = 0; i < n; i++)
         tests[i] = (struct CMUnitTest){strrchr(paths[i], '/') + 1, run_file,
                                        NULL, NULL, paths[i]};
     tests[n] = (struct CMUnitTest){"summary", summary, NULL, NULL, NULL};
     int rc = _cmocka_run_group_tests("cesql-tck", tests, n + 1, NULL, NULL);
-    for (size_t i = 0; i < n; i++)
-        free(paths[i]);
+    cf_free_files(paths);
     return rc || n < 18;
 }
