@@ -15,6 +15,8 @@
  */
 #include "broker/http_loop.h"
 
+#include "channels/channel.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -196,8 +198,12 @@ static void *loop_main(void *arg)
             atomic_store(&l->quiesced, true);
         }
         adopt_ready(l);
+        /* appends made while MHD runs the ready connections wake their
+         * channel writers once, when the round ends */
+        kn_channel_defer_begin();
         resume_ready(l);
         MHD_run(l->d);
+        kn_channel_defer_end();
         int n = epoll_wait(l->epfd, ev, 3, loop_timeout(l));
         for (int i = 0; i < n; i++) {
             uint64_t v;

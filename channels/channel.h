@@ -159,6 +159,24 @@ static inline void kn_channel_close(kn_channel *ch)
         ch->ops->close(ch);
 }
 
+/* Batching of writer wake-ups. A thread that submits a burst of appends
+ * (an HTTP loop handling every ready connection) may bracket the burst
+ * with kn_channel_defer_begin() / kn_channel_defer_end(): a backend that
+ * supports it then wakes its writer thread once, at the end of the
+ * scope, instead of at the first append of the burst. Appends and their
+ * completions are otherwise unchanged. A thread must end the scope
+ * promptly: it delays the burst's appends until then, and other threads'
+ * appends to the same channel may wait for that same wake-up. Scopes
+ * nest; they are per thread. Channels a scope appended to must stay open
+ * until it ends (true for callers holding a reference across the
+ * append). */
+void kn_channel_defer_begin(void);
+void kn_channel_defer_end(void);
+/* For backends: inside a scope, records that fn(arg) must run when the
+ * outermost scope ends (once per distinct pair) and returns true; else
+ * (no scope, or too many pairs) returns false and the caller wakes now. */
+bool kn_channel_defer_wake(void (*fn)(void *), void *arg);
+
 extern const kn_channel_ops kn_channel_log_ops;
 extern const kn_channel_ops kn_channel_memory_ops;
 extern const kn_channel_ops kn_channel_nats_ops;

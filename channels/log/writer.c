@@ -71,6 +71,15 @@ static int encode_all(kn_pending *p, ce_event *const *evs, size_t n)
     return KN_OK;
 }
 
+/* Wakes the writer; the appender that queued the awaited append has
+ * already cleared writer_idle / q_want under qmu, so later appenders do
+ * not signal again (possibly deferred to the end of a defer scope). */
+static void wake_writer(void *arg)
+{
+    kn_log *lg = arg;
+    pthread_cond_signal(&lg->cv);
+}
+
 int kn_log_append(kn_channel *ch, ce_event *const *evs, size_t n,
                   kn_append_cb cb, void *arg)
 {
@@ -105,8 +114,8 @@ int kn_log_append(kn_channel *ch, ce_event *const *evs, size_t n,
         lg->q_want = 0;
     }
     pthread_mutex_unlock(&lg->qmu);
-    if (wake)
-        pthread_cond_signal(&lg->cv);
+    if (wake && !kn_channel_defer_wake(wake_writer, lg))
+        wake_writer(lg);
     return KN_OK;
 }
 
