@@ -22,6 +22,7 @@
 
 #include "channels/log/crc32c.h"
 #include "channels/log/log_int.h"
+#include "channels/settings.h"
 
 /* ----------------------------------------------------------- segments */
 
@@ -164,82 +165,31 @@ fail:
 
 /* ----------------------------------------------------------- settings */
 
-static const char *setting(const json_t *set, const char *key, char *buf,
-                           size_t n)
-{
-    const json_t *v = set ? json_object_get(set, key) : NULL;
-    if (!v)
-        return NULL;
-    if (json_is_string(v))
-        return json_string_value(v);
-    if (json_is_integer(v)) {
-        snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return buf;
-    }
-    return "";
-}
-
 /* Sizes: an integer with an optional k, M, G, T (powers of 1000) or Ki,
- * Mi, Gi, Ti (powers of 1024) suffix. */
+ * Mi, Gi, Ti (powers of 1024) suffix; 0 is always accepted. */
 static int parse_size(const char *key, const char *s, uint64_t min,
                       uint64_t max, uint64_t *out, kn_err *err)
 {
-    static const struct { const char *sfx; uint64_t mul; } units[] = {
-        {"", 1}, {"k", 1000}, {"M", 1000000}, {"G", 1000000000},
-        {"T", 1000000000000}, {"Ki", 1ull << 10}, {"Mi", 1ull << 20},
-        {"Gi", 1ull << 30}, {"Ti", 1ull << 40},
-    };
-    char *end;
-    errno = 0;
-    unsigned long long v = (*s >= '0' && *s <= '9')
-                               ? strtoull(s, &end, 10) : 0;
-    if (*s < '0' || *s > '9' || errno)
-        goto bad;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(end, units[i].sfx) != 0)
-            continue;
-        if (v > UINT64_MAX / units[i].mul)
-            goto bad;
-        v *= units[i].mul;
-        if (v != 0 && (v < min || v > max)) {
-            kn_err_set(err, KN_INVAL,
-                       "setting %s: %llu is outside %" PRIu64 "..%" PRIu64,
-                       key, v, min, max);
-            if (err)
-                snprintf(err->field, sizeof err->field, "%s", key);
-            return KN_INVAL;
-        }
-        *out = v;
-        return KN_OK;
-    }
-bad:
-    kn_err_set(err, KN_INVAL,
-               "setting %s: '%s' is not a size (bytes, optionally with "
-               "k/M/G/T or Ki/Mi/Gi/Ti)", key, s);
-    if (err)
-        snprintf(err->field, sizeof err->field, "%s", key);
-    return KN_INVAL;
+    uint64_t v;
+    if (kn_setting_size(s, true, UINT64_MAX, &v) != KN_OK)
+        return kn_setting_error(err, key, "'%s' is not a size (bytes, "
+                                "optionally with k/M/G/T or Ki/Mi/Gi/Ti)",
+                                s);
+    if (v != 0 && (v < min || v > max))
+        return kn_setting_error(err, key, "%" PRIu64 " is outside %" PRIu64
+                                "..%" PRIu64, v, min, max);
+    *out = v;
+    return KN_OK;
 }
 
 /* Durations: milliseconds as an integer, or ISO-8601 ("P7D", "PT1H"). */
 static int parse_ms(const char *key, const char *s, int64_t *out,
                     kn_err *err)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*s >= '0' && *s <= '9' && *end == '\0' && !errno) {
-        *out = v;
-        return KN_OK;
-    }
-    if (*s == 'P' && kn_duration_parse(s, out, err) == KN_OK)
-        return KN_OK;
-    kn_err_set(err, KN_INVAL,
-               "setting %s: '%s' is not a duration (milliseconds or "
-               "ISO-8601 such as P7D)", key, s);
-    if (err)
-        snprintf(err->field, sizeof err->field, "%s", key);
-    return KN_INVAL;
+    if (kn_setting_ms(s, out) != KN_OK)
+        return kn_setting_error(err, key, "'%s' is not a duration "
+                                "(milliseconds or ISO-8601 such as P7D)", s);
+    return KN_OK;
 }
 
 static const char *const g_known[] = {
@@ -258,7 +208,7 @@ static int parse_settings(const json_t *set, kn_log_settings *o,
     *o = (kn_log_settings){true, 64u << 20, 0, 0, 0, 4096, false};
     if (set && !json_is_object(set))
         return kn_err_set(err, KN_INVAL, "channel settings: not an object");
-    if ((v = setting(set, "durability", buf, sizeof buf))) {
+    if ((v = kn_setting_str(set, "durability", buf, sizeof buf))) {
         if (strcmp(v, "fsync") == 0)
             o->fsync = true;
         else if (strcmp(v, "write") == 0)
@@ -268,30 +218,30 @@ static int parse_settings(const json_t *set, kn_log_settings *o,
                               "setting durability: '%s' is not one of "
                               "fsync, write", v);
     }
-    if ((v = setting(set, "segment.bytes", buf, sizeof buf)) &&
+    if ((v = kn_setting_str(set, "segment.bytes", buf, sizeof buf)) &&
         (rc = parse_size("segment.bytes", v, 256, 1ull << 30,
                          &o->segment_bytes, err)))
         return rc;
     if (o->segment_bytes == 0)
         o->segment_bytes = 64u << 20;
-    if ((v = setting(set, "retention.bytes", buf, sizeof buf)) &&
+    if ((v = kn_setting_str(set, "retention.bytes", buf, sizeof buf)) &&
         (rc = parse_size("retention.bytes", v, 1, UINT64_MAX,
                          &o->retention_bytes, err)))
         return rc;
-    if ((v = setting(set, "retention.max.bytes", buf, sizeof buf)) &&
+    if ((v = kn_setting_str(set, "retention.max.bytes", buf, sizeof buf)) &&
         (rc = parse_size("retention.max.bytes", v, 1, UINT64_MAX,
                          &o->retention_max_bytes, err)))
         return rc;
-    if ((v = setting(set, "retention.ms", buf, sizeof buf)) &&
+    if ((v = kn_setting_str(set, "retention.ms", buf, sizeof buf)) &&
         (rc = parse_ms("retention.ms", v, &o->retention_ms, err)))
         return rc;
-    if ((v = setting(set, "index.interval.bytes", buf, sizeof buf))) {
+    if ((v = kn_setting_str(set, "index.interval.bytes", buf, sizeof buf))) {
         if ((rc = parse_size("index.interval.bytes", v, 64, 1u << 20, &u,
                              err)))
             return rc;
         o->index_interval = u ? (uint32_t)u : 4096;
     }
-    if ((v = setting(set, "recovery", buf, sizeof buf))) {
+    if ((v = kn_setting_str(set, "recovery", buf, sizeof buf))) {
         if (strcmp(v, "truncate") == 0)
             o->recovery_truncate = true;
         else if (strcmp(v, "strict") != 0)
@@ -299,18 +249,8 @@ static int parse_settings(const json_t *set, kn_log_settings *o,
                               "setting recovery: '%s' is not one of "
                               "strict, truncate", v);
     }
-    const char *key;
-    json_t *val;
-    json_t *mset = (json_t *)(uintptr_t)set; /* jansson lacks const */
-    json_object_foreach(mset, key, val) {
-        size_t i = 0;
-        while (i < sizeof g_known / sizeof *g_known &&
-               strcmp(g_known[i], key) != 0)
-            i++;
-        if (i == sizeof g_known / sizeof *g_known)
-            KN_WARN(KN_LOG_COMP, "channel setting '%s' is not used by the "
-                    "log backend", key);
-    }
+    kn_settings_warn_unknown(set, g_known, sizeof g_known / sizeof *g_known,
+                             KN_LOG_COMP, "log");
     return KN_OK;
 }
 

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "channels/nats/nats_int.h"
+#include "channels/settings.h"
 
 #define DEFAULT_URL "nats://127.0.0.1:4222"
 
@@ -179,29 +180,11 @@ static const char *const g_known[] = {
     "reconnect-wait-max", "api-timeout",
 };
 
-static const char *setting(const json_t *set, const char *key, char *buf,
-                           size_t n)
-{
-    const json_t *v = set ? json_object_get(set, key) : NULL;
-    if (!v)
-        return NULL;
-    if (json_is_string(v))
-        return json_string_value(v);
-    if (json_is_integer(v)) {
-        snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return buf;
-    }
-    return "";
-}
-
 /* "setting KEY: 'VALUE' PROBLEM", with the field named. */
 static int bad(kn_err *err, const char *key, const char *v,
                const char *problem)
 {
-    kn_err_set(err, KN_INVAL, "setting %s: '%s' %s", key, v, problem);
-    if (err)
-        snprintf(err->field, sizeof err->field, "%s", key);
-    return KN_INVAL;
+    return kn_setting_error(err, key, "'%s' %s", v, problem);
 }
 
 #define SIZE_TEXT "is not a size (bytes, optionally with k/M/G/T or " \
@@ -213,56 +196,28 @@ static int bad(kn_err *err, const char *key, const char *v,
 static int parse_int(const char *key, const char *s, bool sizes,
                      int64_t min, int64_t max, int64_t *out, kn_err *err)
 {
-    static const struct { const char *sfx; int64_t mul; } units[] = {
-        {"", 1}, {"k", 1000}, {"M", 1000000}, {"G", 1000000000},
-        {"T", 1000000000000}, {"Ki", 1ll << 10}, {"Mi", 1ll << 20},
-        {"Gi", 1ll << 30}, {"Ti", 1ll << 40},
-    };
-    char *end;
-    errno = 0;
-    long long v = (*s >= '0' && *s <= '9') ? strtoll(s, &end, 10) : -1;
-    if (v < 0 || errno)
+    uint64_t v;
+    int rc = kn_setting_size(s, sizes, INT64_MAX, &v);
+    if (rc == KN_INVAL)
         return bad(err, key, s, sizes ? SIZE_TEXT : INT_TEXT);
-    for (size_t i = 0; i < (sizes ? sizeof units / sizeof *units : 1);
-         i++) {
-        if (strcmp(end, units[i].sfx) != 0)
-            continue;
-        if (v > INT64_MAX / units[i].mul || v * units[i].mul < min ||
-            v * units[i].mul > max) {
-            kn_err_set(err, KN_INVAL, "setting %s: '%s' is outside "
-                       "%" PRId64 "..%" PRId64, key, s, min, max);
-            if (err)
-                snprintf(err->field, sizeof err->field, "%s", key);
-            return KN_INVAL;
-        }
-        *out = v * units[i].mul;
-        return KN_OK;
-    }
-    return bad(err, key, s, sizes ? SIZE_TEXT : INT_TEXT);
+    if (rc != KN_OK || (int64_t)v < min || (int64_t)v > max)
+        return kn_setting_error(err, key, "'%s' is outside %" PRId64
+                                "..%" PRId64, s, min, max);
+    *out = (int64_t)v;
+    return KN_OK;
 }
 
 /* Milliseconds as an integer, or an ISO-8601 duration ("PT30S"). */
 static int parse_ms(const char *key, const char *s, int64_t min,
                     int64_t *out, kn_err *err)
 {
-    char *end;
     int64_t v;
-    errno = 0;
-    long long n = strtoll(s, &end, 10);
-    if (*s >= '0' && *s <= '9' && *end == '\0' && !errno)
-        v = n;
-    else if (*s != 'P' || kn_duration_parse(s, &v, NULL) != KN_OK)
+    if (kn_setting_ms(s, &v) != KN_OK)
         return bad(err, key, s, "is not a duration (milliseconds or "
                    "ISO-8601 such as PT30S)");
-    if (v < min || v > INT64_MAX / 1000000) {
-        char m[32];
-        snprintf(m, sizeof m, "%" PRId64, min);
-        kn_err_set(err, KN_INVAL, "setting %s: '%s' must be at least "
-                   "%s ms", key, s, m);
-        if (err)
-            snprintf(err->field, sizeof err->field, "%s", key);
-        return KN_INVAL;
-    }
+    if (v < min || v > INT64_MAX / 1000000)
+        return kn_setting_error(err, key, "'%s' must be at least %" PRId64
+                                " ms", s, min);
     *out = v;
     return KN_OK;
 }
@@ -310,7 +265,7 @@ static int dup_setting(const json_t *set, const char *key, char **out,
                        kn_err *err)
 {
     char buf[32];
-    const char *v = setting(set, key, buf, sizeof buf);
+    const char *v = kn_setting_str(set, key, buf, sizeof buf);
     if (!v)
         return KN_OK;
     if (!*v)
@@ -318,22 +273,6 @@ static int dup_setting(const json_t *set, const char *key, char **out,
     if (!(*out = strdup(v)))
         return kn_err_set(err, KN_NOMEM, "out of memory");
     return KN_OK;
-}
-
-static void warn_unknown(const json_t *set)
-{
-    const char *key;
-    json_t *val;
-    json_t *mset = (json_t *)(uintptr_t)set; /* jansson lacks const */
-    json_object_foreach(mset, key, val) {
-        size_t i = 0;
-        while (i < sizeof g_known / sizeof *g_known &&
-               strcmp(g_known[i], key) != 0)
-            i++;
-        if (i == sizeof g_known / sizeof *g_known)
-            KN_WARN(KN_NATS_COMP, "channel setting '%s' is not used by "
-                    "the nats backend", key);
-    }
 }
 
 typedef struct ms_setting {
@@ -362,7 +301,7 @@ static int parse_settings(const json_t *set, kn_nats_settings *o,
     o->api_timeout_ms = 5000;
     if (set && !json_is_object(set))
         return kn_err_set(err, KN_INVAL, "channel settings: not an object");
-    v = setting(set, "url", buf, sizeof buf);
+    v = kn_setting_str(set, "url", buf, sizeof buf);
     if ((rc = split_urls(o, v ? v : DEFAULT_URL, err)) != KN_OK)
         return rc;
     if ((rc = dup_setting(set, "credentials", &o->credentials, err)) ||
@@ -372,7 +311,7 @@ static int parse_settings(const json_t *set, kn_nats_settings *o,
         return rc;
     if (o->password && !o->user)
         return bad(err, "password", "***", "needs the setting user");
-    if ((v = setting(set, "storage", buf, sizeof buf))) {
+    if ((v = kn_setting_str(set, "storage", buf, sizeof buf))) {
         if (strcmp(v, "file") == 0)
             o->storage = js_FileStorage;
         else if (strcmp(v, "memory") == 0)
@@ -380,21 +319,21 @@ static int parse_settings(const json_t *set, kn_nats_settings *o,
         else
             return bad(err, "storage", v, "is not one of file, memory");
     }
-    if ((v = setting(set, "replicas", buf, sizeof buf)) &&
+    if ((v = kn_setting_str(set, "replicas", buf, sizeof buf)) &&
         (rc = parse_int("replicas", v, false, 1, 5, &o->replicas, err)))
         return rc;
-    if ((v = setting(set, "max-bytes", buf, sizeof buf))) {
+    if ((v = kn_setting_str(set, "max-bytes", buf, sizeof buf))) {
         if ((rc = parse_int("max-bytes", v, true, 0, INT64_MAX,
                             &o->max_bytes, err)))
             return rc;
         if (o->max_bytes == 0)
             o->max_bytes = -1;
     }
-    if ((v = setting(set, "max-ack-pending", buf, sizeof buf)) &&
+    if ((v = kn_setting_str(set, "max-ack-pending", buf, sizeof buf)) &&
         (rc = parse_int("max-ack-pending", v, false, 1, 1000000,
                         &o->max_ack_pending, err)))
         return rc;
-    if ((v = setting(set, "fetch-batch", buf, sizeof buf)) &&
+    if ((v = kn_setting_str(set, "fetch-batch", buf, sizeof buf)) &&
         (rc = parse_int("fetch-batch", v, false, 1, 10000,
                         &o->fetch_batch, err)))
         return rc;
@@ -408,18 +347,20 @@ static int parse_settings(const json_t *set, kn_nats_settings *o,
         {"api-timeout", 10, &o->api_timeout_ms},
     };
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
-        if ((v = setting(set, ms[i].key, buf, sizeof buf)) &&
+        if ((v = kn_setting_str(set, ms[i].key, buf, sizeof buf)) &&
             (rc = parse_ms(ms[i].key, v, ms[i].min, ms[i].dst, err)))
             return rc;
     if (age_ms > 0 && dup_ms > age_ms)
         return bad(err, "duplicate-window",
-                   setting(set, "duplicate-window", buf, sizeof buf),
+                   kn_setting_str(set, "duplicate-window", buf, sizeof buf),
                    "is longer than max-age");
     o->max_age_ns = age_ms * 1000000;
     o->dup_window_ns = dup_ms * 1000000;
     o->ack_wait_ns = ack_ms * 1000000;
     if (set)
-        warn_unknown(set);
+        kn_settings_warn_unknown(set, g_known,
+                                 sizeof g_known / sizeof *g_known,
+                                 KN_NATS_COMP, "nats");
     return KN_OK;
 }
 
