@@ -67,6 +67,8 @@ stop_knit() {
   kill "$kpid"; wait "$kpid" 2>/dev/null || true; kpid=
 }
 row() { # label result
+  local st cl; st=$(field "$2" stalled); cl=$(field "$2" closed)
+  [ "${st:-0}${cl:-0}" != 00 ] && echo "  (ingress: $st requests unanswered > 5 s, $cl connections closed)"
   printf '%-26s %10s %10s %9s %9s %9s %6s\n' "$1" "$(field "$2" send_rate)" \
     "$(field "$2" deliver_rate)" \
     "$(awk -v v="$(field "$2" p50_us)" 'BEGIN{printf "%.2f", v/1000}')" \

@@ -23,7 +23,9 @@
  * Prints one line: sent=, acked=, errors=, delivered=, send_rate=,
  * deliver_rate= (deliveries/s over the run), p50_us=, p99_us=, p999_us=,
  * max_us=, lost= (deliveries still missing after waiting --drain
- * seconds, default 30, once the producer stopped).
+ * seconds, default 30, once the producer stopped), stalled= (requests
+ * the ingress left unanswered for 5 s; their connection is replaced),
+ * closed= (connections the ingress closed; replaced).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -112,6 +114,7 @@ static struct MHD_Daemon *start_sink(int port)
 typedef struct conn {
     int fd;
     bool busy;
+    int64_t sent_ns;
     char out[4096];
     size_t olen, ooff;
     char in[4096];
@@ -123,7 +126,7 @@ static struct {
     int port;
     char path[256];
     int size;
-    uint64_t sent, acked, errors, seq;
+    uint64_t sent, acked, errors, stalled, closed, seq;
 } P;
 
 static int conn_open(conn *c, int ep)
@@ -154,6 +157,7 @@ static void conn_send(conn *c, const char *body)
         P.path, P.host, P.seq++, t, P.size, body);
     c->ooff = 0;
     c->busy = true;
+    c->sent_ns = t;
     ssize_t n = write(c->fd, c->out, c->olen);
     if (n > 0)
         c->ooff = (size_t)n;
@@ -173,9 +177,13 @@ static void conn_send(conn *c, const char *body)
 static void conn_read(conn *c)
 {
     ssize_t n = read(c->fd, c->in + c->ilen, sizeof c->in - c->ilen - 1);
-    if (n <= 0) {
-        fprintf(stderr, "knit closed a connection (%zd: %s; sent %" PRIu64 ", acked %" PRIu64 ")\n", n, strerror(errno), P.sent, P.acked);
-        exit(1);
+    if (n <= 0) { /* closed by knit: count it, reconnect */
+        P.closed++;
+        if (c->busy)
+            P.errors++;
+        c->sent_ns = 0;
+        c->busy = true; /* reap_stalled replaces it */
+        return;
     }
     c->ilen += (size_t)n;
     c->in[c->ilen] = '\0';
@@ -198,6 +206,28 @@ static void conn_read(conn *c)
         c->ilen -= hl + bl;
         c->in[c->ilen] = '\0';
         c->busy = false;
+    }
+}
+
+/* A request unanswered for STALL_NS: counted, and the connection is
+ * replaced (knit's ingress should never leave one waiting that long). */
+#define STALL_NS (5 * 1000000000LL)
+
+static void reap_stalled(conn *conns, int n, int ep)
+{
+    int64_t now = now_ns();
+    for (int i = 0; i < n; i++) {
+        conn *c = &conns[i];
+        if (!c->busy || (c->sent_ns && now - c->sent_ns < STALL_NS))
+            continue;
+        if (c->sent_ns)
+            P.stalled++;
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        c->busy = false;
+        c->ilen = 0;
+        if (conn_open(c, ep) != 0)
+            exit(1);
     }
 }
 
@@ -322,13 +352,14 @@ int main(int argc, char **argv)
         int n = epoll_wait(ep, evs, 256, timeout);
         for (int i = 0; i < n; i++)
             conn_read(evs[i].data.ptr);
+        reap_stalled(conns, nconns, ep);
     }
     int64_t t_end = now_ns();
     atomic_store(&recording, false);
     uint64_t sent_window = P.sent - sent_at_rec;
     uint64_t deliv_window = atomic_load(&delivered) - deliv_at_rec;
     /* finish the in-flight requests, then wait for the deliveries */
-    for (int k = 0; k < 10000; k++) {
+    for (int k = 0; k < 10000; k++) { /* 10 s at most */
         bool busy = false;
         for (int i = 0; i < nconns; i++)
             busy |= conns[i].busy;
@@ -337,6 +368,7 @@ int main(int argc, char **argv)
         int n = epoll_wait(ep, evs, 256, 1);
         for (int i = 0; i < n; i++)
             conn_read(evs[i].data.ptr);
+        reap_stalled(conns, nconns, ep);
     }
     uint64_t want = P.acked * (uint64_t)fanout;
     int64_t give_up = now_ns() + (int64_t)(drain * 1e9);
@@ -352,10 +384,12 @@ int main(int argc, char **argv)
     printf("RESULT sent=%" PRIu64 " acked=%" PRIu64 " errors=%" PRIu64
            " delivered=%" PRIu64 " send_rate=%.0f deliver_rate=%.0f"
            " p50_us=%" PRId64 " p99_us=%" PRId64 " p999_us=%" PRId64
-           " max_us=%" PRId64 " lost=%" PRIu64 "\n",
+           " max_us=%" PRId64 " lost=%" PRIu64 " stalled=%" PRIu64
+           " closed=%" PRIu64 "\n",
            P.sent, P.acked, P.errors, got, (double)sent_window / secs,
            (double)deliv_window / secs, PCT(0.5), PCT(0.99), PCT(0.999),
-           nl ? lat[nl - 1] : 0, want > got ? want - got : 0);
+           nl ? lat[nl - 1] : 0, want > got ? want - got : 0, P.stalled,
+           P.closed);
     for (int i = 0; i < nconns; i++)
         close(conns[i].fd);
     for (int i = 0; i < nd; i++)
