@@ -70,12 +70,7 @@ static void chanref_release_wait(kn_chanref *c)
         pthread_mutex_lock(&chan_mu);
         while (atomic_load(&c->refs) > 0) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            kn_deadline_ms(&ts, CLOCK_REALTIME, 200);
             pthread_cond_timedwait(&chan_cv, &chan_mu, &ts);
             if (kn_now_mono_ms() - warned > 5000) {
                 warned = kn_now_mono_ms();

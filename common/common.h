@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "cloudevents/cloudevents.h"
 
@@ -127,6 +128,10 @@ int64_t kn_now_mono_ns(void);
 int64_t kn_now_mono_ms(void);
 /* Wall clock in nanoseconds since the epoch. */
 int64_t kn_now_wall_ns(void);
+/* *ts = `ms` milliseconds from now on `clock`, for a timed wait
+ * (CLOCK_REALTIME for pthread_cond_timedwait on a default condition
+ * variable, CLOCK_MONOTONIC for one set to that clock). */
+void kn_deadline_ms(struct timespec *ts, clockid_t clock, int64_t ms);
 /* RFC 3339 UTC with nanoseconds of a wall-clock ns value, always nine
  * fractional digits ("2024-01-02T03:04:05.123456789Z", sorts as text).
  * buf must hold CE_TIME_MAX bytes. Returns the length. */

@@ -33,6 +33,20 @@ int64_t kn_now_wall_ns(void)
     return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
 }
 
+void kn_deadline_ms(struct timespec *ts, clockid_t clock, int64_t ms)
+{
+    clock_gettime(clock, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= NS_PER_SEC) {
+        ts->tv_sec++;
+        ts->tv_nsec -= NS_PER_SEC;
+    } else if (ts->tv_nsec < 0) { /* ms < 0: in the past */
+        ts->tv_sec--;
+        ts->tv_nsec += NS_PER_SEC;
+    }
+}
+
 /* Always "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" (fixed width, so values sort as
  * text; int64 nanoseconds always have a 4-digit year, which
  * ce_time_format_utc writes without snprintf: this runs for every

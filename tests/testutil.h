@@ -132,13 +132,7 @@ static inline void tu_wait_cb(void *arg, int status, uint64_t first)
 static inline int tu_wait_for(tu_wait *w, int count, int timeout_ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    kn_deadline_ms(&ts, CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&w->mu);
     while (w->done < count) {
         if (timeout_ms < 0)

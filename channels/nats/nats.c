@@ -648,16 +648,10 @@ static void ensure_step(kn_nats *ch, int64_t now, bool *created)
 static void cond_wait_until(kn_nats *ch, int64_t at_ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t d = at_ms - kn_nats_now_ms();
     if (d <= 0)
         return;
-    ts.tv_sec += d / 1000;
-    ts.tv_nsec += (d % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    kn_deadline_ms(&ts, CLOCK_MONOTONIC, d);
     pthread_cond_timedwait(&ch->cv, &ch->mu, &ts);
 }
 

@@ -325,13 +325,7 @@ static TS_UNUSED void tw_cb(const kn_delivery_result *r, void *arg)
 static TS_UNUSED int tw_wait_n(tw_result *w, int count, int timeout_ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    kn_deadline_ms(&ts, CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&w->m);
     while (w->done < count &&
            pthread_cond_timedwait(&w->cv, &w->m, &ts) == 0)
