@@ -471,18 +471,6 @@ static void on_completed(void *cls, struct MHD_Connection *c,
     *con_cls = NULL;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char buf[512];
-    (void)cls;
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    buf[strcspn(buf, "\n")] = '\0';
-    KN_DEBUG("admin", "%s", buf);
-}
-
 int kn_admin_start(kn_server *srv, const char *addr, kn_admin **out,
                    uint16_t *port_out, kn_err *err)
 {
@@ -501,7 +489,8 @@ int kn_admin_start(kn_server *srv, const char *addr, kn_admin **out,
         flags |= MHD_USE_IPv6;
     ad->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, ad,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_EXTERNAL_LOGGER, kn_mhd_log, "admin",
+        MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, ad,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
         MHD_OPTION_END);

@@ -19,6 +19,7 @@
 #define KNIT_BROKER_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -443,6 +444,10 @@ void kn_admin_stop(kn_admin *ad);
 /* The port an MHD daemon is bound to (0 if unknown). */
 struct MHD_Daemon;
 uint16_t kn_mhd_port(struct MHD_Daemon *d);
+/* libmicrohttpd's error log (MHD_OPTION_EXTERNAL_LOGGER) as one debug
+ * line of component `cls` (a string; NULL = "http"). Any thread. */
+void kn_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Periodic retry of brokers whose channel failed to open (main thread). */
 void kn_server_resync(kn_server *srv);

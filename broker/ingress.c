@@ -455,16 +455,13 @@ static void on_completed(void *cls, struct MHD_Connection *c,
 
 /* ------------------------------------------------------ lifecycle */
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* See broker.h. */
+void kn_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char buf[512];
-    (void)cls;
     vsnprintf(buf, sizeof buf, fmt, ap);
     buf[strcspn(buf, "\n")] = '\0';
-    KN_DEBUG("http", "%s", buf);
+    KN_DEBUG(cls ? (const char *)cls : "http", "%s", buf);
 }
 
 uint16_t kn_mhd_port(struct MHD_Daemon *d)
@@ -508,7 +505,7 @@ int kn_ingress_start(kn_server *srv, const char *addr, kn_ingress **out,
         .handler_cls = in,
         .completed = on_completed,
         .completed_cls = in,
-        .logger = mhd_log,
+        .logger = kn_mhd_log,
         .thread_name = "knit-http",
     };
     kn_err lerr = {0};
