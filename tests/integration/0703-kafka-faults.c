@@ -34,6 +34,7 @@ typedef struct worker {
     kn_channel *ch;
     int id;
     unsigned char acked[PER_THREAD];
+    uint64_t off[PER_THREAD]; /* offset in the delivery report */
     int ok, failed;
 } worker;
 
@@ -44,7 +45,7 @@ static void *work(void *arg)
         char prefix[16];
         snprintf(prefix, sizeof prefix, "w%d", w->id);
         ce_event *ev = tu_event(prefix, (unsigned)i, 30);
-        int rc = tu_append(w->ch, &ev, 1, NULL);
+        int rc = tu_append(w->ch, &ev, 1, &w->off[i]);
         ce_event_unref(ev);
         w->acked[i] = rc == KN_OK;
         if (rc == KN_OK)
@@ -118,6 +119,13 @@ static void test_produce_errors(void **state)
     assert_true(ok > 0);
     static unsigned count[TOTAL];
     read_all(ch, "check-produce-errors", count, (size_t)ok);
+    for (int i = 0; i < THREADS; i++) /* say which ones before failing */
+        for (int k = 0; k < PER_THREAD; k++)
+            if (w[i].acked[k] && count[i * PER_THREAD + k] != 1)
+                print_message("acked w%d-%d (reported offset %llu) read "
+                              "back %u time(s)\n", i, k,
+                              (unsigned long long)w[i].off[k],
+                              count[i * PER_THREAD + k]);
     for (int i = 0; i < THREADS; i++)
         for (int k = 0; k < PER_THREAD; k++) {
             unsigned c = count[i * PER_THREAD + k];
