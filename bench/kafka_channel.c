@@ -24,54 +24,11 @@
 #include <time.h>
 
 #include "channels/kafka/kafka_int.h"
+#include "tests/testutil.h"
 
 #include <librdkafka/rdkafka_mock.h>
 
 #define RAW_TOPIC "knit-bench-raw"
-
-typedef struct window {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int inflight, max;
-    long done, failed;
-} window;
-
-static void win_init(window *w, int max)
-{
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    w->inflight = 0;
-    w->max = max;
-    w->done = w->failed = 0;
-}
-
-static void win_acquire(window *w)
-{
-    pthread_mutex_lock(&w->mu);
-    while (w->inflight >= w->max)
-        pthread_cond_wait(&w->cv, &w->mu);
-    w->inflight++;
-    pthread_mutex_unlock(&w->mu);
-}
-
-static void win_release(window *w, bool ok)
-{
-    pthread_mutex_lock(&w->mu);
-    w->inflight--;
-    w->done++;
-    if (!ok)
-        w->failed++;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-static void win_drain(window *w)
-{
-    pthread_mutex_lock(&w->mu);
-    while (w->inflight > 0)
-        pthread_cond_wait(&w->cv, &w->mu);
-    pthread_mutex_unlock(&w->mu);
-}
 
 static double now_s(void)
 {
@@ -134,7 +91,7 @@ static void raw_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op)
 {
     (void)rk;
     (void)op;
-    win_release(m->_private, m->err == RD_KAFKA_RESP_ERR_NO_ERROR);
+    tu_window_release(m->_private, m->err == RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
 static void *raw_poll(void *arg)
@@ -169,11 +126,11 @@ static double run_raw(const kn_kafka_settings *set, ce_event **evs, long n,
     rd_kafka_topic_t *t = rd_kafka_topic_new(ctx.rk, RAW_TOPIC, NULL);
     pthread_t th;
     pthread_create(&th, NULL, raw_poll, &ctx);
-    window w;
-    win_init(&w, inflight);
+    tu_window w;
+    tu_window_init(&w, inflight);
     double t0 = now_s(), c0 = cpu_s();
     for (long i = 0; i < n; i++) {
-        win_acquire(&w);
+        tu_window_acquire(&w);
         rd_kafka_headers_t *h = rd_kafka_headers_new(rr[i].h.count);
         for (size_t j = 0; j < rr[i].h.count; j++)
             rd_kafka_header_add(h, rr[i].h.items[j].name,
@@ -188,10 +145,10 @@ static double run_raw(const kn_kafka_settings *set, ce_event **evs, long n,
             RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(&w), RD_KAFKA_V_END);
         if (e) {
             rd_kafka_headers_destroy(h);
-            win_release(&w, false);
+            tu_window_release(&w, false);
         }
     }
-    win_drain(&w);
+    tu_window_drain(&w);
     double dt = now_s() - t0;
     *cpu_us = (cpu_s() - c0) * 1e6 / (double)n;
     atomic_store(&ctx.stop, true);
@@ -212,21 +169,21 @@ static double run_raw(const kn_kafka_settings *set, ce_event **evs, long n,
 static void knit_ack(void *arg, int status, uint64_t first)
 {
     (void)first;
-    win_release(arg, status == KN_OK);
+    tu_window_release(arg, status == KN_OK);
 }
 
 static double run_knit(kn_channel *ch, ce_event **evs, long n, int inflight,
                        long *failed, double *cpu_us)
 {
-    window w;
-    win_init(&w, inflight);
+    tu_window w;
+    tu_window_init(&w, inflight);
     double t0 = now_s(), c0 = cpu_s();
     for (long i = 0; i < n; i++) {
-        win_acquire(&w);
+        tu_window_acquire(&w);
         if (kn_channel_append(ch, &evs[i], 1, knit_ack, &w) != KN_OK)
-            win_release(&w, false);
+            tu_window_release(&w, false);
     }
-    win_drain(&w);
+    tu_window_drain(&w);
     double dt = now_s() - t0;
     *cpu_us = (cpu_s() - c0) * 1e6 / (double)n;
     *failed = w.failed;

@@ -21,50 +21,6 @@
 #include "channels/nats/nats_int.h"
 #include "tests/integration/nats_test.h"
 
-typedef struct window {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int inflight, max;
-    long done, failed;
-} window;
-
-static void win_init(window *w, int max)
-{
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    w->inflight = 0;
-    w->max = max;
-    w->done = w->failed = 0;
-}
-
-static void win_acquire(window *w)
-{
-    pthread_mutex_lock(&w->mu);
-    while (w->inflight >= w->max)
-        pthread_cond_wait(&w->cv, &w->mu);
-    w->inflight++;
-    pthread_mutex_unlock(&w->mu);
-}
-
-static void win_release(window *w, int ok)
-{
-    pthread_mutex_lock(&w->mu);
-    w->inflight--;
-    w->done++;
-    if (!ok)
-        w->failed++;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-static void win_drain(window *w)
-{
-    pthread_mutex_lock(&w->mu);
-    while (w->inflight > 0)
-        pthread_cond_wait(&w->cv, &w->mu);
-    pthread_mutex_unlock(&w->mu);
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -139,7 +95,7 @@ static void raw_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
 {
     (void)js;
     (void)pae;
-    win_release(closure, pa != NULL);
+    tu_window_release(closure, pa != NULL);
     natsMsg_Destroy(msg);
 }
 
@@ -151,12 +107,12 @@ static double run_raw(const char *url, const char *stream, raw_msg *msgs,
     jsOptions jo;
     jsStreamConfig sc;
     jsPubOptions po;
-    window w;
+    tu_window w;
     char subj[128];
     const char *subjects[1] = {subj};
 
     snprintf(subj, sizeof subj, "bench.raw.%s", stream);
-    win_init(&w, inflight);
+    tu_window_init(&w, inflight);
     jsOptions_Init(&jo);
     jo.PublishAsync.MaxPending = 65536;
     jo.PublishAsync.AckHandler = raw_ack;
@@ -179,7 +135,7 @@ static double run_raw(const char *url, const char *stream, raw_msg *msgs,
     double t0 = now_s();
     for (long i = 0; i < n; i++) {
         natsMsg *m = NULL;
-        win_acquire(&w);
+        tu_window_acquire(&w);
         natsStatus s = natsMsg_Create(&m, subj, NULL, msgs[i].payload,
                                       (int)msgs[i].len);
         for (size_t k = 0; s == NATS_OK && k < msgs[i].nkv; k += 2)
@@ -188,10 +144,10 @@ static double run_raw(const char *url, const char *stream, raw_msg *msgs,
             s = js_PublishMsgAsync(js, &m, &po);
         if (s != NATS_OK) {
             natsMsg_Destroy(m);
-            win_release(&w, 0);
+            tu_window_release(&w, 0);
         }
     }
-    win_drain(&w);
+    tu_window_drain(&w);
     double dt = now_s() - t0;
     *failed = w.failed;
     js_DeleteStream(js, stream, NULL, NULL);
@@ -205,21 +161,21 @@ static double run_raw(const char *url, const char *stream, raw_msg *msgs,
 static void chan_done(void *arg, int status, uint64_t first)
 {
     (void)first;
-    win_release(arg, status == KN_OK);
+    tu_window_release(arg, status == KN_OK);
 }
 
 static double run_channel(kn_channel *ch, ce_event **evs, long n,
                           int inflight, long *failed)
 {
-    window w;
-    win_init(&w, inflight);
+    tu_window w;
+    tu_window_init(&w, inflight);
     double t0 = now_s();
     for (long i = 0; i < n; i++) {
-        win_acquire(&w);
+        tu_window_acquire(&w);
         if (kn_channel_append(ch, &evs[i], 1, chan_done, &w) != KN_OK)
-            win_release(&w, 0);
+            tu_window_release(&w, 0);
     }
-    win_drain(&w);
+    tu_window_drain(&w);
     *failed = w.failed;
     return now_s() - t0;
 }

@@ -1,11 +1,11 @@
 /*
  * testutil.h: helpers shared by the C tests (unit, integration) and the
  * channel benchmarks: temporary directories, clocks and free loopback
- * ports, test events, synchronous appends to a channel, settings objects
- * and reading a cursor with a deadline. Header-only, no cmocka inside (the
- * benchmarks use it too); each program includes it once. Channel-specific
- * pieces build on it: tests/unit/logtest.h, tests/integration/
- * kafkatest.h and nats_test.h.
+ * ports, test events, synchronous appends to a channel, settings objects,
+ * reading a cursor with a deadline, and an in-flight window for
+ * benchmarks. Header-only, no cmocka inside (the benchmarks use it too);
+ * each program includes it once. Channel-specific pieces build on it:
+ * tests/unit/logtest.h, tests/integration/kafkatest.h and nats_test.h.
  */
 #ifndef KNIT_TESTS_TESTUTIL_H
 #define KNIT_TESTS_TESTUTIL_H
@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,52 @@ static inline void tu_release(kn_record *recs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         ce_event_unref(recs[i].event);
+}
+
+/* An in-flight window for benchmarks: acquire before an asynchronous
+ * call, release from its completion; drain waits for all of them. */
+typedef struct tu_window {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int inflight, max;
+    long done, failed;
+} tu_window;
+
+static inline void tu_window_init(tu_window *w, int max)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->inflight = 0;
+    w->max = max;
+    w->done = w->failed = 0;
+}
+
+static inline void tu_window_acquire(tu_window *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->inflight >= w->max)
+        pthread_cond_wait(&w->cv, &w->mu);
+    w->inflight++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static inline void tu_window_release(tu_window *w, bool ok)
+{
+    pthread_mutex_lock(&w->mu);
+    w->inflight--;
+    w->done++;
+    if (!ok)
+        w->failed++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static inline void tu_window_drain(tu_window *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->inflight > 0)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
 }
 
 #endif
