@@ -50,7 +50,15 @@ struct kn_http_loop {
     _Atomic(adopt *) adopt;          /* LIFO, pushed by any loop */
     atomic_int cmd;
     atomic_bool quiesced;
+    /* loop thread only: accepting, or paused after a resource error */
+    bool listening;
+    int64_t accept_again_ms;         /* mono ms to listen again (paused) */
+    int64_t warned_ms;               /* last accept warning */
+    unsigned long pauses;            /* pauses since that warning */
 };
+
+#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_WARN_MS 10000
 
 struct kn_http_loops {
     int lfd;
@@ -142,24 +150,77 @@ static void give(kn_http_loop *to, adopt *a)
         wake(to);
 }
 
+static int listen_add(kn_http_loop *l)
+{
+    /* exclusive: a new connection wakes one waiting loop, not all */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                             .data.u32 = TAG_LISTEN};
+    return epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->ls->lfd, &ev);
+}
+
+static void listen_stop(kn_http_loop *l)
+{
+    if (l->listening)
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->ls->lfd, NULL);
+    l->listening = false;
+}
+
+/* accept failed for want of a resource (descriptors, memory): the
+ * listening socket stays readable, so stop watching it for a while
+ * instead of spinning; warn at most every ACCEPT_WARN_MS. */
+static void accept_pause(kn_http_loop *l, int e)
+{
+    int64_t now = kn_now_mono_ms();
+    listen_stop(l);
+    l->accept_again_ms = now + ACCEPT_PAUSE_MS;
+    l->pauses++;
+    if (now - l->warned_ms >= ACCEPT_WARN_MS) {
+        KN_WARN("http", "cannot accept connections: %s; pausing accept for "
+                "%d ms (%lu pauses since the last warning)", strerror(e),
+                ACCEPT_PAUSE_MS, l->pauses);
+        l->warned_ms = now;
+        l->pauses = 0;
+    }
+}
+
+/* Loop thread: listens again once a pause is over; returns the ms left
+ * of the pause (-1: none). */
+static int accept_resume(kn_http_loop *l)
+{
+    if (l->listening || !l->accept_again_ms || atomic_load(&l->quiesced))
+        return -1;
+    int64_t left = l->accept_again_ms - kn_now_mono_ms();
+    if (left > 0)
+        return left > INT_MAX ? INT_MAX : (int)left;
+    l->accept_again_ms = 0;
+    if (listen_add(l) == 0)
+        l->listening = true;
+    else
+        accept_pause(l, errno);
+    return -1;
+}
+
 /* Loop thread: accepts every pending connection and deals them out. */
 static void accept_all(kn_http_loop *l)
 {
     kn_http_loops *ls = l->ls;
     for (;;) {
         adopt *a = malloc(sizeof *a);
-        if (!a)
-            return; /* retried on the next readiness */
+        if (!a) {
+            accept_pause(l, ENOMEM);
+            return;
+        }
         a->len = sizeof a->addr;
         a->fd = accept4(ls->lfd, (struct sockaddr *)&a->addr, &a->len,
                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (a->fd < 0) {
             int e = errno;
             free(a);
-            if (e == EINTR || e == ECONNABORTED)
-                continue;
+            if (e == EINTR || e == ECONNABORTED || e == EPROTO ||
+                e == EPERM)
+                continue; /* that connection is gone; try the next */
             if (e != EAGAIN && e != EWOULDBLOCK)
-                KN_WARN("http", "accept: %s", strerror(e));
+                accept_pause(l, e);
             return;
         }
         kn_http_loop *to = &ls->loops[atomic_fetch_add(&ls->next, 1) %
@@ -176,12 +237,17 @@ static void accept_all(kn_http_loop *l)
 
 /* -------------------------------------------------------------- loop */
 
-static int loop_timeout(kn_http_loop *l)
+/* epoll timeout: MHD's (connection timeouts, pending work), or the end
+ * of an accept pause (pause ms, -1 = none) if sooner; -1 = none. */
+static int loop_timeout(kn_http_loop *l, int pause)
 {
     MHD_UNSIGNED_LONG_LONG t;
-    if (MHD_get_timeout(l->d, &t) != MHD_YES)
-        return -1;
-    return t > INT_MAX ? INT_MAX : (int)t;
+    int ms = -1;
+    if (MHD_get_timeout(l->d, &t) == MHD_YES)
+        ms = t > INT_MAX ? INT_MAX : (int)t;
+    if (pause >= 0 && (ms < 0 || pause < ms))
+        ms = pause;
+    return ms;
 }
 
 static void *loop_main(void *arg)
@@ -194,7 +260,7 @@ static void *loop_main(void *arg)
         if (cmd == LOOP_QUIT)
             break;
         if (cmd == LOOP_QUIESCE && !atomic_load(&l->quiesced)) {
-            epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->ls->lfd, NULL);
+            listen_stop(l);
             atomic_store(&l->quiesced, true);
         }
         adopt_ready(l);
@@ -204,10 +270,11 @@ static void *loop_main(void *arg)
         resume_ready(l);
         MHD_run(l->d);
         kn_channel_defer_end();
-        int n = epoll_wait(l->epfd, ev, 3, loop_timeout(l));
+        int pause = accept_resume(l);
+        int n = epoll_wait(l->epfd, ev, 3, loop_timeout(l, pause));
         for (int i = 0; i < n; i++) {
             uint64_t v;
-            if (ev[i].data.u32 == TAG_LISTEN && !atomic_load(&l->quiesced))
+            if (ev[i].data.u32 == TAG_LISTEN && l->listening)
                 accept_all(l);
             else if (ev[i].data.u32 == TAG_WAKE &&
                      read(l->efd, &v, sizeof v) < 0 && errno != EAGAIN)
@@ -300,9 +367,9 @@ static int loop_setup(kn_http_loops *ls, kn_http_loop *l,
         return kn_err_set(err, KN_IO, "cannot start the HTTP daemon");
     info = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD);
     if (!info || epoll_add(l->epfd, info->epoll_fd, TAG_MHD) != 0 ||
-        epoll_add(l->epfd, l->efd, TAG_WAKE) != 0 ||
-        epoll_add(l->epfd, ls->lfd, TAG_LISTEN) != 0)
+        epoll_add(l->epfd, l->efd, TAG_WAKE) != 0 || listen_add(l) != 0)
         return kn_err_set(err, KN_IO, "epoll_ctl: %s", strerror(errno));
+    l->listening = true;
     return KN_OK;
 }
 
