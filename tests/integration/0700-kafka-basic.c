@@ -15,22 +15,6 @@
 
 #include "kafkatest.h"
 
-static kt_mock g_mock;
-
-static int setup(void **state)
-{
-    (void)state;
-    kn_log_set_level(getenv("KT_DEBUG") ? KN_LOG_DEBUG : KN_LOG_ERROR);
-    kt_mock_start(&g_mock);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    kt_mock_stop(&g_mock);
-    return 0;
-}
 
 static void expect_bad_setting(const char *kv[][2], size_t n,
                                const char *field, bool bootstrap)
@@ -271,5 +255,5 @@ int main(void)
         cmocka_unit_test(test_auto_created_topic),
         cmocka_unit_test(test_external_topic),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, kt_group_setup, kt_group_teardown);
 }

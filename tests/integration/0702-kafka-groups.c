@@ -17,26 +17,10 @@
 
 #define NPART 6
 
-static kt_mock g_mock;
 static const char *g_fast[][2] = {
     {"kafka.consumer.session.timeout.ms", "6000"},
     {"kafka.consumer.heartbeat.interval.ms", "300"},
 };
-
-static int setup(void **state)
-{
-    (void)state;
-    kn_log_set_level(getenv("KT_DEBUG") ? KN_LOG_DEBUG : KN_LOG_ERROR);
-    kt_mock_start(&g_mock);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    kt_mock_stop(&g_mock);
-    return 0;
-}
 
 /* Records kept by one member. */
 typedef struct member {
@@ -263,5 +247,5 @@ int main(void)
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_rebalance_no_loss),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, kt_group_setup, kt_group_teardown);
 }

@@ -21,8 +21,6 @@
 #define PER_THREAD 150
 #define TOTAL (THREADS * PER_THREAD)
 
-static kt_mock g_mock;
-
 static int setup(void **state)
 {
     (void)state;

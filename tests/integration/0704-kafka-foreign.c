@@ -15,23 +15,7 @@
 
 #include "kafkatest.h"
 
-static kt_mock g_mock;
 #define GID "knative-trigger-default-foreign"
-
-static int setup(void **state)
-{
-    (void)state;
-    kn_log_set_level(getenv("KT_DEBUG") ? KN_LOG_DEBUG : KN_LOG_ERROR);
-    kt_mock_start(&g_mock);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    kt_mock_stop(&g_mock);
-    return 0;
-}
 
 /* Produces one raw record (headers as name/value pairs, NULL-ended). */
 static void raw(rd_kafka_t *p, const char *value, const char *const *hdrs)
@@ -153,5 +137,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_foreign_records),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, kt_group_setup, kt_group_teardown);
 }

@@ -17,15 +17,12 @@
 
 #define NPART 3
 
-static kt_mock g_mock;
 static kn_channel *g_ch;
 
 static int setup(void **state)
 {
-    (void)state;
     kn_err err = {0};
-    kn_log_set_level(getenv("KT_DEBUG") ? KN_LOG_DEBUG : KN_LOG_ERROR);
-    kt_mock_start(&g_mock);
+    kt_group_setup(state);
     if (rd_kafka_mock_topic_create(g_mock.mc, kt_topic("seek"), NPART, 3))
         return -1;
     const char *fast[][2] = { /* the mock's rejoin waits this - 1 s */
@@ -38,10 +35,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    (void)state;
     kn_channel_close(g_ch);
-    kt_mock_stop(&g_mock);
-    return 0;
+    return kt_group_teardown(state);
 }
 
 static void append_n(const char *prefix, unsigned n)

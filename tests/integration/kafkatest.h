@@ -39,6 +39,26 @@ static inline void kt_mock_stop(kt_mock *m)
     rd_kafka_destroy(m->rk);
 }
 
+/* The test program's mock cluster: kt_group_setup starts it (a cmocka
+ * group fixture; KT_DEBUG=1 in the environment logs at debug level),
+ * kt_group_teardown stops it. */
+static kt_mock g_mock __attribute__((unused));
+
+static inline int kt_group_setup(void **state)
+{
+    (void)state;
+    kn_log_set_level(getenv("KT_DEBUG") ? KN_LOG_DEBUG : KN_LOG_ERROR);
+    kt_mock_start(&g_mock);
+    return 0;
+}
+
+static inline int kt_group_teardown(void **state)
+{
+    (void)state;
+    kt_mock_stop(&g_mock);
+    return 0;
+}
+
 static inline char *kt_topic(const char *name)
 {
     static char buf[128];
