@@ -344,10 +344,10 @@ int main(int argc, char **argv)
             conn_send(&conns[i], body);
             next += gap;
         }
-        int timeout = 1;
-        if (rate > 0 && (double)now_ns() < next) {
+        int timeout = 1; /* ms; never negative (that would block) */
+        if (rate > 0) {
             int64_t w = (int64_t)(next - (double)now_ns()) / 1000000;
-            timeout = w > 1 ? 1 : (int)w;
+            timeout = w < 0 ? 0 : w > 1 ? 1 : (int)w;
         }
         int n = epoll_wait(ep, evs, 256, timeout);
         for (int i = 0; i < n; i++)
