@@ -344,8 +344,14 @@ int main(int argc, char **argv)
             conn_send(&conns[i], body);
             next += gap;
         }
-        int timeout = 1; /* ms; never negative (that would block) */
-        if (rate > 0) {
+        /* Wait for responses (1 ms at most), or until the next send is
+         * due when a connection is free; never spin while all are busy,
+         * never pass a negative timeout (that would block). */
+        int timeout = 1;
+        bool idle = false;
+        for (int i = 0; i < nconns && !idle; i++)
+            idle = !conns[i].busy;
+        if (rate > 0 && idle) {
             int64_t w = (int64_t)(next - (double)now_ns()) / 1000000;
             timeout = w < 0 ? 0 : w > 1 ? 1 : (int)w;
         }
