@@ -250,6 +250,10 @@ int main(int argc, char **argv)
     double rate = 0, duration = 5, warmup = 0.5, drain = 30;
     int nconns = 64, fanout = 1;
     long long expect = -1;
+    if (argc == 1) { /* scripts/bench.sh runs every bench program */
+        printf("e2e_load is driven by bench/e2e.sh (BENCH=e2e make bench)\n");
+        return 0;
+    }
     P.size = 256;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
