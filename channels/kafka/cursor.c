@@ -357,7 +357,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                          rd_kafka_topic_partition_list_t *l, void *opaque)
 {
     kn_kcursor *c = opaque;
-    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    /* NULL while the consumer is closing (its last revoke) */
+    const char *proto = rd_kafka_rebalance_protocol(rk);
+    bool coop = proto && strcmp(proto, "COOPERATIVE") == 0;
     rd_kafka_error_t *ce = NULL;
 
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
