@@ -202,7 +202,7 @@ static int parse_settings(const json_t *set, kn_log_settings *o,
 {
     char buf[32];
     const char *v;
-    uint64_t u;
+    uint64_t u = 0;
     int rc;
 
     *o = (kn_log_settings){true, 64u << 20, 0, 0, 0, 4096, false};
