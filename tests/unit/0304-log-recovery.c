@@ -19,29 +19,10 @@
 #include "channels/log/segment.h"
 #include "logtest.h"
 
-static char dir[64];
-static lt_logcap cap;
-
-static int setup(void **state)
-{
-    (void)state;
-    tu_mkdtemp(dir, sizeof dir, "log-recovery");
-    lt_logcap_start(&cap, dir);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    lt_logcap_stop(&cap);
-    tu_rmrf(dir);
-    return 0;
-}
-
 /* What the log wrote since the last call. */
 static const char *logged(void)
 {
-    return lt_logcap_text(&cap, true);
+    return lt_logcap_text(&lt_cap, true);
 }
 
 static kn_channel *open_with(const char *seg, const char *recovery,
@@ -50,7 +31,7 @@ static kn_channel *open_with(const char *seg, const char *recovery,
     const char *kv[][2] = {{"segment.bytes", seg},
                            {"recovery", recovery}};
     json_t *set = tu_settings(kv, 2);
-    kn_channel *ch = lt_open("log", dir, set, err);
+    kn_channel *ch = lt_open("log", lt_dir, set, err);
     json_decref(set);
     return ch;
 }
@@ -68,7 +49,7 @@ static kn_channel *open_ok(const char *seg)
 static char *seg_path(uint64_t base)
 {
     static char p[128];
-    snprintf(p, sizeof p, "%s/%020llu.log", dir, (unsigned long long)base);
+    snprintf(p, sizeof p, "%s/%020llu.log", lt_dir, (unsigned long long)base);
     return p;
 }
 
@@ -247,7 +228,7 @@ static void test_corrupt_sealed(void **state)
 
     /* without its index the sealed segment is scanned: open refuses */
     char idx[128];
-    snprintf(idx, sizeof idx, "%s/%020d.idx", dir, 0);
+    snprintf(idx, sizeof idx, "%s/%020d.idx", lt_dir, 0);
     assert_int_equal(unlink(idx), 0);
     kn_err err = {0};
     assert_null(open_with("1024", "strict", &err));
@@ -268,7 +249,7 @@ static void test_rebuild_and_repair(void **state)
     kn_channel_close(ch);
     /* a lost index is rebuilt from the segment */
     char idx[128];
-    snprintf(idx, sizeof idx, "%s/%020d.idx", dir, 0);
+    snprintf(idx, sizeof idx, "%s/%020d.idx", lt_dir, 0);
     assert_int_equal(unlink(idx), 0);
     logged();
     ch = open_ok("1024");
@@ -293,7 +274,7 @@ static void test_rebuild_and_repair(void **state)
 
     /* a segment missing in the middle is reported, not papered over */
     char moved[160];
-    snprintf(moved, sizeof moved, "%s.moved", dir);
+    snprintf(moved, sizeof moved, "%s.moved", lt_dir);
     long second = 0;
     for (uint64_t b = 1; b < 30 && !second; b++)
         if (lt_file_size(seg_path(b)) > 0)
@@ -319,14 +300,16 @@ static void test_rebuild_and_repair(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_torn_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_middle_active, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_sealed, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_rebuild_and_repair, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail,
+                                        lt_logcap_setup, lt_logcap_teardown),
+        cmocka_unit_test_setup_teardown(test_torn_batch,
+                                        lt_logcap_setup, lt_logcap_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_middle_active,
+                                        lt_logcap_setup, lt_logcap_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_sealed,
+                                        lt_logcap_setup, lt_logcap_teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_and_repair,
+                                        lt_logcap_setup, lt_logcap_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

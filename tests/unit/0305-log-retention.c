@@ -14,35 +14,16 @@
 
 #include "logtest.h"
 
-static char dir[64];
-static lt_logcap cap;
-
-static int setup(void **state)
-{
-    (void)state;
-    tu_mkdtemp(dir, sizeof dir, "log-retention");
-    lt_logcap_start(&cap, dir);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    lt_logcap_stop(&cap);
-    tu_rmrf(dir);
-    return 0;
-}
-
 static bool logged_has(const char *what)
 {
-    return strstr(lt_logcap_text(&cap, false), what) != NULL;
+    return strstr(lt_logcap_text(&lt_cap, false), what) != NULL;
 }
 
 static kn_channel *open_ret(const char *kv[][2], size_t n)
 {
     json_t *set = tu_settings(kv, n);
     kn_err err = {0};
-    kn_channel *ch = lt_open("log", dir, set, &err);
+    kn_channel *ch = lt_open("log", lt_dir, set, &err);
     if (!ch)
         fprintf(stderr, "open: %s\n", err.msg);
     json_decref(set);
@@ -77,7 +58,7 @@ static void test_by_size(void **state)
     ch->ops->cursor_close(c);
     /* deleted files are gone from the directory */
     char p[128];
-    snprintf(p, sizeof p, "%s/%020d.log", dir, 0);
+    snprintf(p, sizeof p, "%s/%020d.log", lt_dir, 0);
     assert_int_equal(lt_file_size(p), -1);
     assert_true(logged_has("retention deleted"));
     kn_channel_close(ch);
@@ -226,13 +207,16 @@ static void test_by_age(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_by_size, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cursor_protects, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_forced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_by_size,
+                                        lt_logcap_setup, lt_logcap_teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_protects,
+                                        lt_logcap_setup, lt_logcap_teardown),
+        cmocka_unit_test_setup_teardown(test_forced,
+                                        lt_logcap_setup, lt_logcap_teardown),
         cmocka_unit_test_setup_teardown(test_reader_keeps_deleted_segment,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_by_age, setup, teardown),
+                                        lt_logcap_setup, lt_logcap_teardown),
+        cmocka_unit_test_setup_teardown(test_by_age,
+                                        lt_logcap_setup, lt_logcap_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,4 +114,24 @@ static inline const char *lt_logcap_text(lt_logcap *lc, bool reset)
     return buf;
 }
 
+/* A group fixture for the tests that read what knit logged: lt_dir is a
+ * new temporary directory (tag "log"), knit's log goes to lt_cap. */
+static char lt_dir[64] __attribute__((unused));
+static lt_logcap lt_cap __attribute__((unused));
+
+static inline int lt_logcap_setup(void **state)
+{
+    (void)state;
+    tu_mkdtemp(lt_dir, sizeof lt_dir, "log");
+    lt_logcap_start(&lt_cap, lt_dir);
+    return 0;
+}
+
+static inline int lt_logcap_teardown(void **state)
+{
+    (void)state;
+    lt_logcap_stop(&lt_cap);
+    return tu_rmrf(lt_dir);
+}
+
 #endif
