@@ -26,6 +26,8 @@ static inline void kt_mock_start(kt_mock *m)
     char es[256];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     rd_kafka_conf_set(c, "log_level", "3", es, sizeof es);
+    if (getenv("KT_MOCKDEBUG")) /* the mock brokers' log, on stderr */
+        rd_kafka_conf_set(c, "debug", getenv("KT_MOCKDEBUG"), es, sizeof es);
     m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, es, sizeof es);
     if (!m->rk || !(m->mc = rd_kafka_mock_cluster_new(m->rk, 3)))
         abort();
@@ -148,6 +150,66 @@ static inline int64_t kt_committed(kt_mock *m, const char *gid,
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_destroy(rk);
     return off;
+}
+
+/* Reads partitions 0..nparts-1 of a topic without a group or any of
+ * knit's cursor code (a plain consumer from the low to the high
+ * watermark), calling fn with each record's ce_id header ("" if none),
+ * partition and offset. Returns the number of records, or -1 if a
+ * partition could not be read to its high watermark within 20 s. */
+typedef void kt_scan_fn(void *arg, const char *id, int32_t p, int64_t off);
+
+static inline long kt_scan(kt_mock *m, const char *topic, int32_t nparts,
+                           kt_scan_fn *fn, void *arg)
+{
+    char es[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", m->bootstrap, es, sizeof es);
+    rd_kafka_conf_set(c, "fetch.wait.max.ms", "5", es, sizeof es);
+    rd_kafka_conf_set(c, "log_level", "3", es, sizeof es);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, es, sizeof es);
+    if (!rk)
+        abort();
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    long total = 0;
+    for (int32_t p = 0; p < nparts && total >= 0; p++) {
+        int64_t lo, hi, next;
+        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 5000)) {
+            total = -1;
+            break;
+        }
+        if (hi <= lo)
+            continue;
+        rd_kafka_consume_start(t, p, lo);
+        int64_t end = kn_now_mono_ms() + 20000;
+        for (next = lo; next < hi && kn_now_mono_ms() < end;) {
+            rd_kafka_message_t *r = rd_kafka_consume(t, p, 500);
+            if (!r)
+                continue;
+            if (!r->err) {
+                rd_kafka_headers_t *h = NULL;
+                const void *v = NULL;
+                size_t vn = 0;
+                char id[128] = "";
+                if (!rd_kafka_message_headers(r, &h) &&
+                    !rd_kafka_header_get_last(h, "ce_id", &v, &vn) &&
+                    vn < sizeof id) {
+                    memcpy(id, v, vn);
+                    id[vn] = '\0';
+                }
+                fn(arg, id, p, r->offset);
+                next = r->offset + 1;
+                total++;
+            }
+            rd_kafka_message_destroy(r);
+        }
+        rd_kafka_consume_stop(t, p);
+        if (next < hi)
+            total = -1;
+    }
+    rd_kafka_topic_destroy(t);
+    rd_kafka_destroy(rk);
+    return total;
 }
 
 /* A raw producer on the mock, for records knit did not write. */
