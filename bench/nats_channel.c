@@ -191,7 +191,8 @@ static double read_channel(kn_channel *ch, long n)
     kn_record recs[256];
     long got = 0;
 
-    if (ch->ops->cursor_open(ch, "bench-read", &start, &c, &err) != KN_OK) {
+    if (ch->ops->cursor_open(ch, "bench-read", &start, NULL, &c, &err) !=
+        KN_OK) {
         fprintf(stderr, "nats_channel: cursor: %s\n", err.msg);
         exit(1);
     }

@@ -340,7 +340,7 @@ static enum MHD_Result do_tail(kn_admin *ad, struct MHD_Connection *c,
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     t->client_fd = ci ? ci->connect_fd : -1;
-    int rc = t->chan->ch->ops->cursor_open(t->chan->ch, t->group, &seek,
+    int rc = t->chan->ch->ops->cursor_open(t->chan->ch, t->group, &seek, NULL,
                                            &t->cur, &err);
     if (rc != KN_OK) {
         kn_chanref_unref(t->chan);

@@ -75,6 +75,24 @@ typedef struct kn_seek {
     int64_t time_ns;
 } kn_seek;
 
+/* Hints from the opener of a cursor about how it will read, so a backend
+ * can size what it keeps on the reader's behalf (nats: the consumer's
+ * AckWait and MaxAckPending). A plain value: cursor_open copies what it
+ * needs, the caller keeps ownership. Every field 0 = not known (the
+ * backend's defaults); a NULL pointer means all 0. Backends without such
+ * knobs (log, memory, kafka) ignore the hints. */
+typedef struct kn_cursor_opts {
+    /* Longest time one record may take to process in a single attempt
+     * (the trigger's delivery timeout), in ns; < 0 = no limit. Retries
+     * come on top: the reader keeps records across them. */
+    int64_t attempt_timeout_ns;
+    /* Records processed at the same time (knit.dev/max-in-flight). */
+    uint32_t max_in_flight;
+    /* Records the reader may hold handed out but not committed at once
+     * (its read-ahead window; >= max_in_flight when both are set). */
+    uint32_t max_held;
+} kn_cursor_opts;
+
 typedef struct kn_channel_stats {
     uint64_t appended_events;
     uint64_t appended_bytes;
@@ -96,6 +114,9 @@ typedef struct kn_channel_stats {
 struct kn_channel_ops {
     const char *name;
     int version; /* 1 */
+    /* true when cursor_open uses its kn_cursor_opts: a reader whose hints
+     * change reopens its cursor for them to apply (nats). */
+    bool cursor_hints;
 
     /* Opens (creating if needed) the channel. Recovery happens here. */
     int (*open)(const kn_channel_config *cfg, kn_channel **out, kn_err *err);
@@ -104,9 +125,13 @@ struct kn_channel_ops {
      * run exactly once) or an error (cb will not run). */
     int (*append)(kn_channel *ch, ce_event *const *evs, size_t n,
                   kn_append_cb cb, void *arg);
-    /* Opens a named cursor (group) positioned per `start`. */
+    /* Opens a named cursor (group) positioned per `start` (NULL =
+     * COMMITTED), tuned by `opts` (may be NULL; see kn_cursor_opts). Both
+     * are borrowed for the call. Any thread but a backend callback; may
+     * block on the backend (nats, kafka: API round trips). */
     int (*cursor_open)(kn_channel *ch, const char *group,
-                       const kn_seek *start, kn_cursor **out, kn_err *err);
+                       const kn_seek *start, const kn_cursor_opts *opts,
+                       kn_cursor **out, kn_err *err);
     /* Non-blocking read of up to max records. Returns the count (0 = none
      * available now) or a negative status. Records that fail to decode are
      * reported (logged, counted) and skipped only on backends that say so;

@@ -415,6 +415,7 @@ typedef struct kn_rtrig {
     kn_chanref *chan;           /* reference while running */
     bool ordered;
     uint32_t window;
+    kn_cursor_opts copts;       /* the hints its cursor was opened with */
     kn_resource *res;           /* reference while running */
     char *url, *dls;            /* what the loop runs */
     json_int_t gen;

@@ -342,7 +342,7 @@ static int read_all(kn_dlq *q, int (*fn)(void *, kn_record *), void *arg,
     kn_cursor *cur = NULL;
     kn_uuid(uuid);
     snprintf(group, sizeof group, "knit-dlq-%s", uuid);
-    int rc = ops->cursor_open(q->ch, group, &start, &cur, err);
+    int rc = ops->cursor_open(q->ch, group, &start, NULL, &cur, err);
     if (rc != KN_OK)
         return rc;
     kn_record recs[SCAN_BATCH];

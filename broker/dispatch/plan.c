@@ -366,9 +366,37 @@ static void set_ready(kn_rtrig *rt)
 /* ------------------------------------------------------- building */
 
 static int open_cursor(kn_chanref *chan, const char *group,
-                       const kn_seek *start, kn_cursor **cur, kn_err *err)
+                       const kn_seek *start, const kn_cursor_opts *opts,
+                       kn_cursor **cur, kn_err *err)
 {
-    return chan->ch->ops->cursor_open(chan->ch, group, start, cur, err);
+    return chan->ch->ops->cursor_open(chan->ch, group, start, opts, cur,
+                                      err);
+}
+
+/* What a trigger's cursor is told about its reader: the delivery
+ * timeout of one attempt (the trigger's delivery spec, else the
+ * broker's, else the default; 0 there = no timeout), max-in-flight, and
+ * the window: every record the trigger may hold un-committed, in both
+ * modes (ordered triggers hold the events waiting behind their key in
+ * the same window, so the whole window must be available for other keys
+ * to move on). */
+static kn_cursor_opts cursor_opts(const kn_tcfg *cfg)
+{
+    int64_t t = cfg->spec.timeout_ms;
+    return (kn_cursor_opts){
+        .attempt_timeout_ns = t <= 0 ? -1
+                              : t > INT64_MAX / 1000000 ? -1
+                                                        : t * 1000000,
+        .max_in_flight = cfg->opts.max_in_flight,
+        .max_held = cfg->window,
+    };
+}
+
+static bool same_copts(const kn_cursor_opts *a, const kn_cursor_opts *b)
+{
+    return a->attempt_timeout_ns == b->attempt_timeout_ns &&
+           a->max_in_flight == b->max_in_flight &&
+           a->max_held == b->max_held;
 }
 
 /* Makes sure the loop will have a feed for broker b. */
@@ -384,7 +412,8 @@ static int ensure_feed(sync_ctx *sc, plan_msg *m, kn_broker_rt *b,
     }
     kn_cursor *cur = NULL;
     int rc = kn_feed_ring_capable(b->chan)
-                 ? open_cursor(b->chan, KN_FEED_GROUP, &end, &cur, err)
+                 ? open_cursor(b->chan, KN_FEED_GROUP, &end, NULL, &cur,
+                               err)
                  : KN_OK; /* partitions or gaps: triggers read alone */
     if (rc != KN_OK)
         return rc;
@@ -448,9 +477,14 @@ static void plan_trigger(sync_ctx *sc, plan_msg *m, kn_resource *r)
         rtrig_stop(rt);
         return;
     }
+    kn_cursor_opts copts = cursor_opts(cfg);
+    /* new hints reach the backend by reopening the cursor (nats: the
+     * consumer's AckWait and MaxAckPending are updated then) */
     bool create = !rt->running || rt->chan != b->chan ||
                   rt->ordered != cfg->opts.ordered ||
-                  rt->window != cfg->window;
+                  rt->window != cfg->window ||
+                  (b->chan->ch->ops->cursor_hints &&
+                   !same_copts(&rt->copts, &copts));
     pitem *it = &m->items[m->n];
     memset(it, 0, sizeof *it);
     snprintf(it->ns, sizeof it->ns, "%s", r->ns);
@@ -458,7 +492,8 @@ static void plan_trigger(sync_ctx *sc, plan_msg *m, kn_resource *r)
     if (ensure_feed(sc, m, b, &err) != KN_OK)
         goto fail;
     if (create) {
-        if (open_cursor(b->chan, cfg->group, NULL, &it->cur, &err) != KN_OK)
+        if (open_cursor(b->chan, cfg->group, NULL, &copts, &it->cur,
+                        &err) != KN_OK)
             goto fail;
         it->dlq = kn_dlq_get(d, r->ns, cfg->broker, &err);
         if (!it->dlq) {
@@ -486,6 +521,7 @@ static void plan_trigger(sync_ctx *sc, plan_msg *m, kn_resource *r)
         set_str(&rt->dls, cfg->dls);
         rt->ordered = cfg->opts.ordered;
         rt->window = cfg->window;
+        rt->copts = copts;
     }
     rt->running = true;
     return;

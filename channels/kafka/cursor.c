@@ -715,8 +715,11 @@ static int initial_position(kn_kcursor *c, const kn_seek *start, kn_err *err)
     return KN_OK;
 }
 
+/* The hints (opts) are ignored: a consumer group keeps no per-record
+ * lease (no redelivery timer), and the read-ahead is librdkafka's. */
 int kn_kafka_cursor_open(kn_channel *ch, const char *group,
-                         const kn_seek *start, kn_cursor **out, kn_err *err)
+                         const kn_seek *start, const kn_cursor_opts *opts,
+                         kn_cursor **out, kn_err *err)
 {
     static const kn_seek committed = {KN_SEEK_COMMITTED, 0, 0};
     kn_kafka *k = (kn_kafka *)ch;
@@ -724,6 +727,7 @@ int kn_kafka_cursor_open(kn_channel *ch, const char *group,
     kn_kcursor *c;
     int rc;
 
+    (void)opts;
     *out = NULL;
     if (!err)
         err = &scratch;

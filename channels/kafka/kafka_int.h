@@ -112,7 +112,8 @@ bool kn_kafka_warn_ok(kn_kafka *k);
 
 /* ---- cursor.c */
 int kn_kafka_cursor_open(kn_channel *ch, const char *group,
-                         const kn_seek *start, kn_cursor **out, kn_err *err);
+                         const kn_seek *start, const kn_cursor_opts *opts,
+                         kn_cursor **out, kn_err *err);
 int kn_kafka_cursor_next(kn_cursor *c, kn_record *recs, size_t max);
 int kn_kafka_cursor_fd(kn_cursor *c);
 void kn_kafka_cursor_drain(kn_cursor *c);

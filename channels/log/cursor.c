@@ -593,14 +593,18 @@ int kn_log_cursor_seek(kn_cursor *cur, const kn_seek *to, kn_err *err)
 
 /* ---------------------------------------------------- open and close */
 
+/* The hints (opts) are ignored: the log holds no per-reader state that
+ * depends on them (records stay on disk until retention). */
 int kn_log_cursor_open(kn_channel *ch, const char *group,
-                       const kn_seek *start, kn_cursor **out, kn_err *err)
+                       const kn_seek *start, const kn_cursor_opts *opts,
+                       kn_cursor **out, kn_err *err)
 {
     static const kn_seek committed = {KN_SEEK_COMMITTED, 0, 0};
     kn_log *lg = (kn_log *)ch;
     kn_lcursor *c;
     int rc;
 
+    (void)opts;
     *out = NULL;
     if (!group || !*group || strlen(group) > KN_LOG_GROUP_MAX)
         return kn_err_set(err, KN_INVAL, "cursor group name must have 1 to "

@@ -153,7 +153,8 @@ int kn_log_groups_load(kn_log *lg, kn_err *err);
 void kn_log_groups_free(kn_log *lg);
 void kn_log_notify_cursors(kn_log *lg); /* under mu */
 int kn_log_cursor_open(kn_channel *ch, const char *group,
-                       const kn_seek *start, kn_cursor **out, kn_err *err);
+                       const kn_seek *start, const kn_cursor_opts *opts,
+                       kn_cursor **out, kn_err *err);
 int kn_log_cursor_next(kn_cursor *c, kn_record *recs, size_t max);
 int kn_log_cursor_fd(kn_cursor *c);
 void kn_log_cursor_drain(kn_cursor *c);

@@ -328,14 +328,16 @@ static int mem_seek(kn_cursor *cur, const kn_seek *to, kn_err *err)
 
 static void mem_cursor_close(kn_cursor *cur);
 
+/* The hints (opts) are ignored: nothing here depends on them. */
 static int mem_cursor_open(kn_channel *ch, const char *group,
-                           const kn_seek *start, kn_cursor **out,
-                           kn_err *err)
+                           const kn_seek *start, const kn_cursor_opts *opts,
+                           kn_cursor **out, kn_err *err)
 {
     static const kn_seek committed = {KN_SEEK_COMMITTED, 0, 0};
     kn_mem *m = (kn_mem *)ch;
     mcursor *c;
 
+    (void)opts;
     *out = NULL;
     if (!group || !*group)
         return kn_err_set(err, KN_INVAL, "cursor group name is empty");

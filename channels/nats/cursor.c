@@ -1,10 +1,13 @@
 /*
  * Cursors of the NATS channel. A cursor group is one durable pull
- * consumer on the broker's stream (explicit ack, AckWait = "ack-wait",
- * MaxAckPending = "max-ack-pending", MaxDeliver unlimited, no JetStream
- * backoff: retries are knit's own). Every knit process that opens the
- * group pulls from the same consumer, so JetStream splits the messages
- * between them.
+ * consumer on the broker's stream (explicit ack, MaxDeliver unlimited, no
+ * JetStream backoff: retries are knit's own). AckWait and MaxAckPending
+ * come from the opener's hints (kn_cursor_opts: the trigger's delivery
+ * timeout and read-ahead window), or from "ack-wait" / "max-ack-pending"
+ * when those are set (see kn_nats_consumer_limits); an existing consumer
+ * whose limits differ is updated when the cursor opens. Every knit
+ * process that opens the group pulls from the same consumer, so JetStream
+ * splits the messages between them.
  *
  * Reading: each cursor subscribes to its own inbox and keeps one pull
  * request (batch "fetch-batch", expiry "fetch-expires") open at the
@@ -20,7 +23,7 @@
  * share of the sequences when processes share a group, so offsets have
  * gaps. cursor_commit(next) acks every handed-out message below `next`;
  * handed-out but uncommitted messages get a keep-alive (+WPI) every
- * ack-wait/3 so JetStream does not redeliver them while knit still works
+ * AckWait/3 so JetStream does not redeliver them while knit still works
  * on them (its own retries may take long), and are NAK'd on close so
  * another process (or a reopened cursor) gets them at once.
  *
@@ -237,14 +240,49 @@ static void on_sub_complete(void *closure)
 
 /* ---------------------------------------------------------- consumers */
 
+/* AckWait from the attempt timeout: twice it, so one attempt and the
+ * gaps between keep-alives fit, within these bounds. The floor survives a
+ * maintenance thread held up by JetStream API calls (api-timeout); the
+ * cap only bounds how long a dead process's messages wait (keep-alives
+ * every AckWait/3 cover longer attempts and all of knit's retries). */
+#define ACK_WAIT_MIN_NS (10 * 1000000000LL)
+#define ACK_WAIT_MAX_NS (600 * 1000000000LL)
+
+void kn_nats_consumer_limits(const kn_nats_settings *set,
+                             const kn_cursor_opts *opts,
+                             int64_t *ack_wait_ns, int64_t *max_ack_pending)
+{
+    static const kn_cursor_opts none = {0, 0, 0};
+    if (!opts)
+        opts = &none;
+    *ack_wait_ns = set->ack_wait_ns;
+    if (!set->ack_wait_set && opts->attempt_timeout_ns != 0) {
+        int64_t t = opts->attempt_timeout_ns;
+        int64_t w = t < 0 || t > ACK_WAIT_MAX_NS / 2 ? ACK_WAIT_MAX_NS
+                                                     : 2 * t;
+        *ack_wait_ns = w < ACK_WAIT_MIN_NS ? ACK_WAIT_MIN_NS : w;
+    }
+    /* Everything the reader may hold un-committed (its window), plus one
+     * fetch batch: acks go out on the reader's commit tick, and the next
+     * batch must be able to arrive meanwhile, so the reader never waits
+     * on JetStream while it has room. */
+    *max_ack_pending = set->max_ack_pending;
+    if (!set->max_ack_pending_set &&
+        (opts->max_held || opts->max_in_flight)) {
+        int64_t held = opts->max_held > opts->max_in_flight
+                           ? opts->max_held : opts->max_in_flight;
+        *max_ack_pending = held + set->fetch_batch;
+    }
+}
+
 static void consumer_config(const kn_ncursor *c, jsConsumerConfig *cc)
 {
     jsConsumerConfig_Init(cc);
     cc->Durable = c->durable;
     cc->AckPolicy = js_AckExplicit;
-    cc->AckWait = c->ch->set.ack_wait_ns;
+    cc->AckWait = c->ack_wait_ns;
     cc->MaxDeliver = -1;
-    cc->MaxAckPending = c->ch->set.max_ack_pending;
+    cc->MaxAckPending = c->max_ack_pending;
     cc->FilterSubject = c->ch->subject;
     cc->ReplayPolicy = js_ReplayInstant;
     cc->DeliverPolicy = js_DeliverNew;
@@ -429,6 +467,10 @@ static int ensure_consumer(kn_ncursor *c, const kn_seek *to,
                ci->Config->MaxAckPending != cc.MaxAckPending ||
                ci->Config->MaxDeliver != cc.MaxDeliver)) {
         jsConsumerConfig *u = ci->Config;
+        KN_INFO(KN_NATS_COMP, "cursor %s: updating consumer %s: AckWait "
+                "%" PRId64 " ms -> %" PRId64 " ms, MaxAckPending %" PRId64
+                " -> %" PRId64, c->group, c->durable, u->AckWait / 1000000,
+                cc.AckWait / 1000000, u->MaxAckPending, cc.MaxAckPending);
         u->AckWait = cc.AckWait;
         u->MaxAckPending = cc.MaxAckPending;
         u->MaxDeliver = cc.MaxDeliver;
@@ -605,7 +647,7 @@ int64_t kn_nats_cursor_maint(kn_ncursor *c, int64_t now, bool reconnected,
                              bool stream_created)
 {
     int64_t next = now + 5000;
-    int64_t wpi = c->ch->set.ack_wait_ns / 3000000;
+    int64_t wpi = c->ack_wait_ns / 3000000;
 
     pthread_mutex_lock(&c->mu);
     if (reconnected) {
@@ -708,7 +750,8 @@ nomem:
 }
 
 int kn_nats_cursor_open(kn_channel *base, const char *group,
-                        const kn_seek *start, kn_cursor **out, kn_err *err)
+                        const kn_seek *start, const kn_cursor_opts *opts,
+                        kn_cursor **out, kn_err *err)
 {
     static const kn_seek committed = {KN_SEEK_COMMITTED, 0, 0};
     kn_nats *ch = (kn_nats *)base;
@@ -720,6 +763,8 @@ int kn_nats_cursor_open(kn_channel *base, const char *group,
         return kn_err_set(err, KN_INVAL, "cursor group name is empty");
     if (!(c = cursor_new(ch, group, err)))
         return err ? err->status : KN_NOMEM;
+    kn_nats_consumer_limits(&ch->set, opts, &c->ack_wait_ns,
+                            &c->max_ack_pending);
     c->want = start ? *start : committed;
     if (c->want.kind > KN_SEEK_COMMITTED) {
         int kind = (int)c->want.kind;

@@ -329,10 +329,14 @@ static int parse_settings(const json_t *set, kn_nats_settings *o,
         if (o->max_bytes == 0)
             o->max_bytes = -1;
     }
-    if ((v = kn_setting_str(set, "max-ack-pending", buf, sizeof buf)) &&
-        (rc = parse_int("max-ack-pending", v, false, 1, 1000000,
-                        &o->max_ack_pending, err)))
-        return rc;
+    if ((v = kn_setting_str(set, "max-ack-pending", buf, sizeof buf))) {
+        if ((rc = parse_int("max-ack-pending", v, false, 1, 1000000,
+                            &o->max_ack_pending, err)))
+            return rc;
+        o->max_ack_pending_set = true;
+    }
+    o->ack_wait_set = kn_setting_str(set, "ack-wait", buf, sizeof buf) !=
+                      NULL;
     if ((v = kn_setting_str(set, "fetch-batch", buf, sizeof buf)) &&
         (rc = parse_int("fetch-batch", v, false, 1, 10000,
                         &o->fetch_batch, err)))
@@ -936,6 +940,7 @@ const kn_channel_ops kn_channel_nats_ops = {
     .version = 1,
     .open = nats_open,
     .append = kn_nats_append,
+    .cursor_hints = true,
     .cursor_open = kn_nats_cursor_open,
     .cursor_next = kn_nats_cursor_next,
     .cursor_fd = kn_nats_cursor_fd,

@@ -37,8 +37,10 @@ typedef struct kn_nats_settings {
     int64_t max_age_ns;         /* 0 = unlimited */
     int64_t max_bytes;          /* -1 = unlimited */
     int64_t dup_window_ns;
-    int64_t ack_wait_ns;
-    int64_t max_ack_pending;
+    int64_t ack_wait_ns;        /* cursors without hints */
+    int64_t max_ack_pending;    /* cursors without hints */
+    bool ack_wait_set;          /* "ack-wait" given: applies to all */
+    bool max_ack_pending_set;   /* "max-ack-pending" given: to all */
     int64_t publish_timeout_ms;
     int64_t fetch_batch;
     int64_t fetch_expires_ms;
@@ -90,6 +92,8 @@ struct kn_ncursor {
     struct kn_nats *ch;
     char *group, *durable;
     char *next_subj;            /* $JS.API.CONSUMER.MSG.NEXT.<s>.<d> */
+    int64_t ack_wait_ns;        /* the consumer's AckWait and */
+    int64_t max_ack_pending;    /* MaxAckPending (fixed at open) */
     int efd;
     pthread_mutex_t op_mu;
     pthread_mutex_t mu;
@@ -186,7 +190,13 @@ void kn_nats_pmap_free(kn_pmap *pm);
 
 /* cursor.c */
 int kn_nats_cursor_open(kn_channel *ch, const char *group,
-                        const kn_seek *start, kn_cursor **out, kn_err *err);
+                        const kn_seek *start, const kn_cursor_opts *opts,
+                        kn_cursor **out, kn_err *err);
+/* The consumer limits a cursor opened with `opts` (may be NULL) gets
+ * under settings `set` (see docs/channels-nats.md). Pure; any thread. */
+void kn_nats_consumer_limits(const kn_nats_settings *set,
+                             const kn_cursor_opts *opts,
+                             int64_t *ack_wait_ns, int64_t *max_ack_pending);
 int kn_nats_cursor_next(kn_cursor *c, kn_record *recs, size_t max);
 int kn_nats_cursor_fd(kn_cursor *c);
 void kn_nats_cursor_drain(kn_cursor *c);

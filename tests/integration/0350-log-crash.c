@@ -152,7 +152,7 @@ static void verify(void)
     qsort(acks, nacks, sizeof *acks, by_offset);
     kn_seek sk = {KN_SEEK_START, 0, 0};
     kn_cursor *c = NULL;
-    assert_int_equal(ch->ops->cursor_open(ch, "verify", &sk, &c, NULL),
+    assert_int_equal(ch->ops->cursor_open(ch, "verify", &sk, NULL, &c, NULL),
                      KN_OK);
     kn_record recs[64];
     size_t ai = 0;

@@ -65,7 +65,7 @@ static void verify_all(kn_channel *ch, uint64_t head)
 {
     kn_seek sk = {KN_SEEK_START, 0, 0};
     kn_cursor *c = NULL;
-    assert_int_equal(ch->ops->cursor_open(ch, "verify", &sk, &c, NULL),
+    assert_int_equal(ch->ops->cursor_open(ch, "verify", &sk, NULL, &c, NULL),
                      KN_OK);
     uint64_t expect = 0;
     assert_int_equal(lt_drain(c, &expect, "e", 0), (int)head);
@@ -145,7 +145,7 @@ static void test_tmpfs_enospc(void **state)
     assert_non_null(ch);
     kn_cursor *c = NULL;
     kn_seek sk = {KN_SEEK_START, 0, 0};
-    assert_int_equal(ch->ops->cursor_open(ch, "g", &sk, &c, NULL), KN_OK);
+    assert_int_equal(ch->ops->cursor_open(ch, "g", &sk, NULL, &c, NULL), KN_OK);
 
     /* fill the filesystem: segment rolls and writes hit ENOSPC */
     unsigned ok = fill(ch, 0, 900, &fail);

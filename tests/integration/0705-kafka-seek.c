@@ -189,7 +189,7 @@ static void test_open_at_offset(void **state)
     kn_err err = {0};
     kn_seek s = {KN_SEEK_OFFSET, 10, 0};
     kn_cursor *c = NULL;
-    assert_int_equal(g_ch->ops->cursor_open(g_ch, "knit-tail-x", &s, &c,
+    assert_int_equal(g_ch->ops->cursor_open(g_ch, "knit-tail-x", &s, NULL, &c,
                                             &err), KN_OK);
     uint64_t hi[NPART] = {0};
     for (int p = 0; p < NPART; p++)

@@ -19,7 +19,7 @@ static kn_cursor *cur_open(kn_channel *ch, const char *group,
 {
     kn_cursor *c = NULL;
     kn_err err = {0};
-    int rc = ch->ops->cursor_open(ch, group, sk, &c, &err);
+    int rc = ch->ops->cursor_open(ch, group, sk, NULL, &c, &err);
     if (rc != KN_OK)
         fprintf(stderr, "cursor_open: %s\n", err.msg);
     assert_int_equal(rc, KN_OK);

@@ -177,7 +177,7 @@ static void test_restart_mid_stream(void **state)
     kn_seek start = {KN_SEEK_START, 0, 0};
     kn_cursor *c = NULL;
     kn_err err = {0};
-    assert_int_equal(ch->ops->cursor_open(ch, "live", &start, &c, &err),
+    assert_int_equal(ch->ops->cursor_open(ch, "live", &start, NULL, &c, &err),
                      KN_OK);
     producer *p = calloc(1, sizeof *p);
     uint8_t *seen = calloc(MAXEV, 1);
@@ -238,7 +238,7 @@ static void test_restart_mid_stream(void **state)
     /* and so does a new cursor reading the stream from the start */
     memset(seen, 0, MAXEV);
     extra = 0;
-    assert_int_equal(ch->ops->cursor_open(ch, "audit", &start, &c, &err),
+    assert_int_equal(ch->ops->cursor_open(ch, "audit", &start, NULL, &c, &err),
                      KN_OK);
     assert_int_equal(read_all_acked(c, p, seen, &extra, 20000), 0);
     ch->ops->cursor_close(c);
@@ -272,7 +272,7 @@ static void test_open_before_server(void **state)
     kn_seek start = {KN_SEEK_START, 0, 0};
     kn_cursor *c = NULL;
     kn_err err = {0};
-    assert_int_equal(ch->ops->cursor_open(ch, "early", &start, &c, &err),
+    assert_int_equal(ch->ops->cursor_open(ch, "early", &start, NULL, &c, &err),
                      KN_OK);
 
     assert_int_equal(nt_restart(&late), 0);

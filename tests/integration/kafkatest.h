@@ -89,7 +89,8 @@ static inline kn_cursor *kt_cursor(kn_channel *ch, const char *group,
 {
     kn_seek s = {kind, 0, 0};
     kn_cursor *c = NULL;
-    return ch->ops->cursor_open(ch, group, &s, &c, err) == KN_OK ? c : NULL;
+    return ch->ops->cursor_open(ch, group, &s, NULL, &c, err) == KN_OK ? c
+                                                                  : NULL;
 }
 
 /* Reads until `want` records arrived or timeout_ms passed, waiting on the

@@ -30,7 +30,7 @@ static kn_cursor *cur(kn_channel *ch, const char *g, kn_seek_kind k,
 {
     kn_seek sk = {k, off, 0};
     kn_cursor *c = NULL;
-    assert_int_equal(ch->ops->cursor_open(ch, g, &sk, &c, NULL), KN_OK);
+    assert_int_equal(ch->ops->cursor_open(ch, g, &sk, NULL, &c, NULL), KN_OK);
     return c;
 }
 

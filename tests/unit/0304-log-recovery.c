@@ -89,7 +89,7 @@ static int read_all(kn_channel *ch, uint64_t from, uint64_t *expect)
 {
     kn_seek sk = {KN_SEEK_OFFSET, from, 0};
     kn_cursor *c = NULL;
-    assert_int_equal(ch->ops->cursor_open(ch, "reader", &sk, &c, NULL),
+    assert_int_equal(ch->ops->cursor_open(ch, "reader", &sk, NULL, &c, NULL),
                      KN_OK);
     *expect = from;
     int n = lt_drain(c, expect, "e", 0);
@@ -205,7 +205,7 @@ static void test_corrupt_sealed(void **state)
     ch = open_ok("1024"); /* sealed segments are trusted by their index */
     kn_seek sk = {KN_SEEK_START, 0, 0};
     kn_cursor *c = NULL;
-    assert_int_equal(ch->ops->cursor_open(ch, "r", &sk, &c, NULL), KN_OK);
+    assert_int_equal(ch->ops->cursor_open(ch, "r", &sk, NULL, &c, NULL), KN_OK);
     kn_record recs[8];
     assert_int_equal(ch->ops->cursor_next(c, recs, 8), 2);
     ce_event_unref(recs[0].event);

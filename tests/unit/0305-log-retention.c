@@ -50,7 +50,7 @@ static void test_by_size(void **state)
     /* what is left reads back from START */
     kn_seek sk = {KN_SEEK_START, 0, 0};
     kn_cursor *c = NULL;
-    assert_int_equal(ch->ops->cursor_open(ch, "late", &sk, &c, NULL),
+    assert_int_equal(ch->ops->cursor_open(ch, "late", &sk, NULL, &c, NULL),
                      KN_OK);
     uint64_t expect = st.first_offset;
     assert_int_equal(lt_drain(c, &expect, "e", 0),
@@ -81,7 +81,7 @@ static void test_cursor_protects(void **state)
     kn_seek sk = {KN_SEEK_START, 0, 0};
     kn_cursor *c = NULL;
     kn_channel_stats st;
-    assert_int_equal(ch->ops->cursor_open(ch, "slow", &sk, &c, NULL),
+    assert_int_equal(ch->ops->cursor_open(ch, "slow", &sk, NULL, &c, NULL),
                      KN_OK);
     assert_int_equal(lt_append_range(ch, "e", 0, 40, 100), KN_OK);
     ch->ops->stats(ch, &st);
@@ -121,7 +121,7 @@ static void test_forced(void **state)
     kn_seek sk = {KN_SEEK_START, 0, 0};
     kn_cursor *c = NULL;
     kn_channel_stats st;
-    assert_int_equal(ch->ops->cursor_open(ch, "stuck", &sk, &c, NULL),
+    assert_int_equal(ch->ops->cursor_open(ch, "stuck", &sk, NULL, &c, NULL),
                      KN_OK);
     ch->ops->cursor_close(c);
     assert_int_equal(lt_append_range(ch, "e", 0, 60, 100), KN_OK);
@@ -132,7 +132,7 @@ static void test_forced(void **state)
     assert_true(logged_has("forces deleting"));
     assert_true(logged_has("stuck@0"));
     /* the stuck group resumes at the oldest retained event */
-    assert_int_equal(ch->ops->cursor_open(ch, "stuck", NULL, &c, NULL),
+    assert_int_equal(ch->ops->cursor_open(ch, "stuck", NULL, NULL, &c, NULL),
                      KN_OK);
     uint64_t expect = st.first_offset;
     assert_int_equal(lt_drain(c, &expect, "e", 0),
@@ -153,7 +153,8 @@ static void test_reader_keeps_deleted_segment(void **state)
     kn_channel *ch = open_ret(kv, 3);
     kn_seek sk = {KN_SEEK_START, 0, 0};
     kn_cursor *c = NULL;
-    assert_int_equal(ch->ops->cursor_open(ch, "mid", &sk, &c, NULL), KN_OK);
+    assert_int_equal(ch->ops->cursor_open(ch, "mid", &sk, NULL, &c, NULL),
+                     KN_OK);
     assert_int_equal(lt_append_range(ch, "e", 0, 5, 100), KN_OK);
     kn_record r;
     assert_int_equal(ch->ops->cursor_next(c, &r, 1), 1);

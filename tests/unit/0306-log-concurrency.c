@@ -120,7 +120,7 @@ static void test_concurrent_appends(void **state)
     pthread_t th[THREADS], tt;
     tailer t = {ch, NULL, 0, THREADS * PER_THREAD, 0, false};
     kn_seek sk = {KN_SEEK_END, 0, 0};
-    assert_int_equal(ch->ops->cursor_open(ch, "tail", &sk, &t.c, NULL),
+    assert_int_equal(ch->ops->cursor_open(ch, "tail", &sk, NULL, &t.c, NULL),
                      KN_OK);
     assert_int_equal(pthread_create(&tt, NULL, tail, &t), 0);
     for (int i = 0; i < THREADS; i++) {
@@ -157,7 +157,7 @@ static void test_concurrent_appends(void **state)
     /* the acked offset holds the event that was appended */
     kn_cursor *c = NULL;
     sk = (kn_seek){KN_SEEK_START, 0, 0};
-    assert_int_equal(ch->ops->cursor_open(ch, "check", &sk, &c, NULL),
+    assert_int_equal(ch->ops->cursor_open(ch, "check", &sk, NULL, &c, NULL),
                      KN_OK);
     kn_record recs[64];
     int n;
@@ -182,8 +182,8 @@ static void test_notify_fd(void **state)
     assert_non_null(ch);
     kn_cursor *a = NULL, *b = NULL;
     kn_seek sk = {KN_SEEK_END, 0, 0};
-    assert_int_equal(ch->ops->cursor_open(ch, "a", &sk, &a, NULL), KN_OK);
-    assert_int_equal(ch->ops->cursor_open(ch, "b", &sk, &b, NULL), KN_OK);
+    assert_int_equal(ch->ops->cursor_open(ch, "a", &sk, NULL, &a, NULL), KN_OK);
+    assert_int_equal(ch->ops->cursor_open(ch, "b", &sk, NULL, &b, NULL), KN_OK);
     kn_record r;
     /* caught up: read until empty, then the fd stays quiet */
     ch->ops->cursor_drain_notify(a);

@@ -109,7 +109,8 @@ static void test_log_burst(void **state)
     /* all stored: the burst in submission order, plus the other one */
     kn_cursor *c = NULL;
     kn_seek start = {.kind = KN_SEEK_START};
-    assert_int_equal(ch->ops->cursor_open(ch, "g", &start, &c, &err), KN_OK);
+    assert_int_equal(ch->ops->cursor_open(ch, "g", &start, NULL, &c, &err),
+                     KN_OK);
     kn_record recs[BURST + 1];
     int got = 0, n;
     unsigned next = 0;

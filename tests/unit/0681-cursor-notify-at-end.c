@@ -42,7 +42,7 @@ static void check_backend(const char *backend)
     assert_int_equal(kn_channel_open(backend, &cfg, &ch, &err), KN_OK);
     kn_seek start = {.kind = KN_SEEK_START};
     kn_cursor *cur = NULL;
-    assert_int_equal(ch->ops->cursor_open(ch, "g", &start, &cur, &err),
+    assert_int_equal(ch->ops->cursor_open(ch, "g", &start, NULL, &cur, &err),
                      KN_OK);
     int fd = ch->ops->cursor_fd(cur);
     int base = 0;
