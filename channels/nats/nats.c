@@ -789,6 +789,7 @@ static void nats_free(kn_nats *ch)
     free(ch->subject);
     pthread_mutex_destroy(&ch->mu);
     pthread_mutex_destroy(&ch->cur_mu);
+    pthread_rwlock_destroy(&ch->pub_lock);
     pthread_cond_destroy(&ch->cv);
     free(ch);
 }
@@ -859,6 +860,7 @@ static int nats_open(const kn_channel_config *cfg, kn_channel **out,
     ch->done_tail = &ch->done_head;
     pthread_mutex_init(&ch->mu, NULL);
     pthread_mutex_init(&ch->cur_mu, NULL);
+    pthread_rwlock_init(&ch->pub_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&ch->cv, &ca);

@@ -11,8 +11,12 @@
  *   c->op_mu    a cursor's consumer set-up and seeks (JetStream API calls)
  *   c->mu       a cursor's queue, held messages and pull-request state
  *               (taken by the cnats delivery thread too)
+ *   ch->pub_lock (rwlock) read: a thread inside js_PublishMsgAsync;
+ *               write: kn_nats_fail_pending taking cnats's pending list
  *   ch->mu      the publish map, stats, flags and the maintenance wake-up
- * Library callbacks only take c->mu and/or ch->mu and never block.
+ * Library callbacks only take c->mu and/or ch->mu and never block, except
+ * the disconnected callback, which waits for ch->pub_lock (publish calls
+ * in progress; they do not wait for callbacks).
  */
 #ifndef KNIT_NATS_INT_H
 #define KNIT_NATS_INT_H
@@ -136,6 +140,9 @@ typedef struct kn_nats {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;          /* maintenance wake-up (CLOCK_MONOTONIC) */
+    /* cnats frees nothing a publisher is using only if its pending list is
+     * not taken while a js_PublishMsgAsync call runs: see publish.c */
+    pthread_rwlock_t pub_lock;
     pthread_t maint;
     bool maint_started;
     bool stopping;
@@ -151,7 +158,8 @@ typedef struct kn_nats {
     uint64_t head_seen;         /* highest acked sequence + 1 */
     uint64_t skipped;           /* records that were not CloudEvents */
     bool closed;                /* the connection's closed callback ran */
-    atomic_bool published;      /* cnats set up its async publish state */
+    atomic_bool published;      /* an async publish succeeded (cnats set
+                                   up its pending map) */
     atomic_bool connected;
     atomic_bool stream_ok;
     char last_error[256];       /* why unhealthy, for logs */
@@ -182,7 +190,8 @@ int kn_nats_append(kn_channel *ch, ce_event *const *evs, size_t n,
 void kn_nats_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa,
                     jsPubAckErr *pae, void *closure);
 /* Fails every publish still awaiting its PubAck with `status` (used on
- * disconnect and at close). Any thread but the PubAck handler's. */
+ * disconnect and at close). Any thread but the PubAck handler's; waits
+ * for publish calls in progress (ch->pub_lock). */
 void kn_nats_fail_pending(kn_nats *ch, int status);
 /* Runs the completions queued in ch->done_* (maintenance thread). */
 void kn_nats_run_done(kn_nats *ch);

@@ -18,6 +18,14 @@
  * on the connection's callback thread (disconnect), or on the maintenance
  * thread (empty appends, calls whose PubAcks all came back while the call
  * was still publishing).
+ *
+ * js_PublishMsgAsync puts the message in cnats's pending map before it
+ * writes it out, without holding a lock in between; a disconnect that
+ * takes the pending list (and frees the messages) at that moment would
+ * free a message cnats is still encoding (seen as a crash inside
+ * natsConn_publish when a server died under load). Publish calls
+ * therefore hold ch->pub_lock for reading, and kn_nats_fail_pending takes
+ * it for writing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -192,9 +200,13 @@ void kn_nats_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa,
 void kn_nats_fail_pending(kn_nats *ch, int status)
 {
     natsMsgList list = {0};
+    /* no publish call in progress: none uses a message of the list */
+    pthread_rwlock_wrlock(&ch->pub_lock);
     /* (cnats 3.4 crashes here before the first async publish) */
-    if (!ch->js || !atomic_load(&ch->published) ||
-        js_PublishAsyncGetPendingList(&list, ch->js) != NATS_OK)
+    bool taken = ch->js && atomic_load(&ch->published) &&
+                 js_PublishAsyncGetPendingList(&list, ch->js) == NATS_OK;
+    pthread_rwlock_unlock(&ch->pub_lock);
+    if (!taken)
         return;
     for (int i = 0; i < list.Count; i++) {
         kn_pslot sl;
@@ -295,18 +307,20 @@ static int encode_all(kn_nats *ch, ce_event *const *evs, size_t n,
 
 /* Publishes msgs[0..n) of batch b. Returns KN_OK when at least one was
  * handed to cnats (b completes through PubAcks), else the error (nothing
- * in flight; the caller still owns b). */
+ * in flight; the caller still owns b). Holds ch->pub_lock (read). */
 static int publish_all(kn_nats *ch, kn_pbatch *b, natsMsg **msgs, size_t n)
 {
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = ch->set.publish_timeout_ms;
-    atomic_store(&ch->published, true);
+    pthread_rwlock_rdlock(&ch->pub_lock);
     for (size_t i = 0; i < n; i++) {
         natsMsg *m = msgs[i];
         natsStatus s = js_PublishMsgAsync(ch->js, &m, &po);
-        if (s == NATS_OK)
+        if (s == NATS_OK) {
+            atomic_store(&ch->published, true);
             continue;
+        }
         int st = kn_nats_status(s);
         kn_pslot sl;
         pthread_mutex_lock(&ch->mu);
@@ -317,13 +331,15 @@ static int publish_all(kn_nats *ch, kn_pbatch *b, natsMsg **msgs, size_t n)
             b->status = st;
         pthread_mutex_unlock(&ch->mu);
         destroy_msgs(msgs, i, n);
+        pthread_rwlock_unlock(&ch->pub_lock);
         if (i == 0)
             return st;
         KN_WARN(KN_NATS_COMP, "broker %s: publish failed after %zu of %zu "
                 "events of one append: %s", ch->label, i, n,
                 kn_status_str(st));
-        break;
+        return KN_OK;
     }
+    pthread_rwlock_unlock(&ch->pub_lock);
     return KN_OK;
 }
 
