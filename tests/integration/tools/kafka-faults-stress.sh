@@ -37,11 +37,16 @@ if [ "$load" = load ]; then
     done
 fi
 
-fails=0
+fails=0 implicit=0
 for i in $(seq "$runs"); do
     env KT_FILTER=test_produce_errors KT_DEBUG=1 KT_RDDEBUG="$dbg" \
         ${dbg:+KT_MOCKDEBUG=mock} timeout 120 "$bin" >"$out/run.log" 2>&1
     rc=$?
+    # runs where librdkafka acked without an offset and knit failed the
+    # append instead (the race that lost events before)
+    if grep -q 'said success without an offset' "$out/run.log"; then
+        implicit=$((implicit + 1))
+    fi
     if [ $rc -ne 0 ]; then
         fails=$((fails + 1))
         cp "$out/run.log" "$out/fail-$i.log"
@@ -49,5 +54,6 @@ for i in $(seq "$runs"); do
     fi
 done
 rm -f "$out/run.log"
-echo "$runs runs, $fails failed${load:+ (with a busy loop per core)}; logs in $out"
+echo "$runs runs, $fails failed${load:+ (with a busy loop per core)};" \
+    "$implicit hit an implicit ack; logs in $out"
 [ $fails -eq 0 ]
