@@ -676,9 +676,11 @@ static void *maint_main(void *arg)
             int64_t at = next;
             if (can_ensure && ch->ensure_at_ms < at)
                 at = ch->ensure_at_ms;
+            ch->maint_wake_at = at; /* appends wake it for earlier */
             cond_wait_until(ch, at);
             continue;
         }
+        ch->maint_wake_at = INT64_MAX;
         if (ch->stopping && !ch->done_head)
             break;
         bool ensure = can_ensure && now >= ch->ensure_at_ms;
@@ -692,6 +694,10 @@ static void *maint_main(void *arg)
         if (ensure)
             ensure_step(ch, now, &created);
         next = now + 5000;
+        kn_nats_flush_grave(ch);
+        int64_t due = kn_nats_expire_pending(ch, kn_nats_now_ms());
+        if (due < next)
+            next = due;
         pthread_mutex_lock(&ch->cur_mu);
         for (kn_ncursor *c = ch->cursors; c; c = c->next) {
             int64_t t = kn_nats_cursor_maint(c, kn_nats_now_ms(),
@@ -779,17 +785,19 @@ static void close_connection(kn_nats *ch)
 
 static void nats_free(kn_nats *ch)
 {
+    kn_nats_acks_stop(ch);
+    kn_nats_flush_grave(ch);
     close_connection(ch);
     jsCtx_Destroy(ch->js);
     natsOptions_Destroy(ch->opts);
-    kn_nats_pmap_free(&ch->pm);
+    kn_nats_pring_free(&ch->pr);
+    free(ch->ack_prefix);
     settings_free(&ch->set);
     free(ch->label);
     free(ch->stream);
     free(ch->subject);
     pthread_mutex_destroy(&ch->mu);
     pthread_mutex_destroy(&ch->cur_mu);
-    pthread_rwlock_destroy(&ch->pub_lock);
     pthread_cond_destroy(&ch->cv);
     free(ch);
 }
@@ -835,15 +843,11 @@ static int connect_js(kn_nats *ch, kn_err *err)
     atomic_store(&ch->connected, s == NATS_OK);
     jsOptions_Init(&jo);
     jo.Wait = ch->set.api_timeout_ms;
-    jo.PublishAsync.MaxPending = 65536;
-    jo.PublishAsync.StallWait = 1000;
-    jo.PublishAsync.AckHandler = kn_nats_puback;
-    jo.PublishAsync.AckHandlerClosure = ch;
     s = natsConnection_JetStream(&ch->js, ch->nc, &jo);
     if (s != NATS_OK)
         return kn_err_set(err, kn_nats_status(s), "nats channel: "
                           "JetStream context: %s", last_error(s));
-    return KN_OK;
+    return kn_nats_acks_start(ch, err);
 }
 
 static int nats_open(const kn_channel_config *cfg, kn_channel **out,
@@ -858,9 +862,9 @@ static int nats_open(const kn_channel_config *cfg, kn_channel **out,
         return kn_err_set(err, KN_NOMEM, "out of memory");
     ch->base.ops = &kn_channel_nats_ops;
     ch->done_tail = &ch->done_head;
+    ch->maint_wake_at = INT64_MAX;
     pthread_mutex_init(&ch->mu, NULL);
     pthread_mutex_init(&ch->cur_mu, NULL);
-    pthread_rwlock_init(&ch->pub_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&ch->cv, &ca);
@@ -907,7 +911,6 @@ fail:
 static void nats_close(kn_channel *base)
 {
     kn_nats *ch = (kn_nats *)base;
-    jsPubOptions po;
 
     if (!ch)
         return;
@@ -917,14 +920,15 @@ static void nats_close(kn_channel *base)
     if (open_cursors)
         KN_ERROR(KN_NATS_COMP, "broker %s: channel closed with cursors "
                  "still open", ch->label);
-    /* Let appends in flight get their PubAcks, then fail the rest. */
-    jsPubOptions_Init(&po);
-    po.MaxWait = ch->set.publish_timeout_ms;
-    if (atomic_load(&ch->connected))
-        js_PublishAsyncComplete(ch->js, &po);
+    /* Let appends in flight get their PubAcks, then fail the rest; no
+     * PubAck callback runs after kn_nats_acks_stop. */
+    int64_t end = kn_nats_now_ms() + ch->set.publish_timeout_ms;
+    while (atomic_load(&ch->connected) && kn_nats_pending(ch) > 0 &&
+           kn_nats_now_ms() < end)
+        nanosleep(&(struct timespec){0, 2000000L}, NULL);
     kn_nats_fail_pending(ch, KN_CLOSED);
-    po.MaxWait = 1000; /* PubAck handlers still running */
-    js_PublishAsyncComplete(ch->js, &po);
+    kn_nats_acks_stop(ch);
+    kn_nats_flush_grave(ch);
     pthread_mutex_lock(&ch->mu);
     ch->stopping = true;
     pthread_cond_signal(&ch->cv);

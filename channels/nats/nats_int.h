@@ -2,7 +2,8 @@
  * Internals of the NATS JetStream channel ("nats" backend), shared by:
  *   nats.c     settings, connection, stream set-up, maintenance thread,
  *              stats, open/close
- *   publish.c  asynchronous appends (js_PublishMsgAsync + PubAck handler)
+ *   publish.c  asynchronous appends (publish with a reply inbox, PubAcks
+ *              matched by id, timeouts)
  *   cursor.c   cursors: durable pull consumers, the pull flow, commit
  *              (acks), seeks, keep-alive of held messages
  *
@@ -11,12 +12,8 @@
  *   c->op_mu    a cursor's consumer set-up and seeks (JetStream API calls)
  *   c->mu       a cursor's queue, held messages and pull-request state
  *               (taken by the cnats delivery thread too)
- *   ch->pub_lock (rwlock) read: a thread inside js_PublishMsgAsync;
- *               write: kn_nats_fail_pending taking cnats's pending list
  *   ch->mu      the publish map, stats, flags and the maintenance wake-up
- * Library callbacks only take c->mu and/or ch->mu and never block, except
- * the disconnected callback, which waits for ch->pub_lock (publish calls
- * in progress; they do not wait for callbacks).
+ * Library callbacks only take c->mu and/or ch->mu and never block.
  */
 #ifndef KNIT_NATS_INT_H
 #define KNIT_NATS_INT_H
@@ -31,6 +28,7 @@
 
 #define KN_NATS_COMP "nats"
 #define KN_NATS_NAME_MAX 200   /* bytes of a derived consumer name */
+#define KN_NATS_GRAVE 128      /* messages destroyed in one burst */
 
 typedef struct kn_nats_settings {
     char **urls;                /* owned */
@@ -63,17 +61,22 @@ typedef struct kn_pbatch {
     int status;
 } kn_pbatch;
 
-/* natsMsg* -> (batch, index) for messages awaiting their PubAck. */
+/* A message awaiting its PubAck. */
 typedef struct kn_pslot {
-    const natsMsg *msg;         /* NULL = free */
-    kn_pbatch *batch;
-    size_t idx;
+    kn_pbatch *batch;           /* NULL = settled */
+    size_t idx;                 /* the event's index in its call */
+    int64_t deadline_ms;        /* publish-timeout (monotonic) */
 } kn_pslot;
 
-typedef struct kn_pmap {
+/* Messages awaiting their PubAck, by publish id (the last token of the
+ * reply subject): ids [tail, head) live in slots[id % cap]; ids are
+ * handed out in order, so deadlines grow with them. */
+typedef struct kn_pring {
     kn_pslot *slots;
-    size_t cap, count;          /* cap is a power of two */
-} kn_pmap;
+    uint64_t cap;               /* power of two; 0 before the first use */
+    uint64_t tail, head;        /* ids start at 1 */
+    size_t count;               /* not settled */
+} kn_pring;
 
 typedef struct kn_ncursor kn_ncursor;
 
@@ -140,9 +143,6 @@ typedef struct kn_nats {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;          /* maintenance wake-up (CLOCK_MONOTONIC) */
-    /* cnats frees nothing a publisher is using only if its pending list is
-     * not taken while a js_PublishMsgAsync call runs: see publish.c */
-    pthread_rwlock_t pub_lock;
     pthread_t maint;
     bool maint_started;
     bool stopping;
@@ -151,15 +151,22 @@ typedef struct kn_nats {
     int64_t ensure_at_ms;       /* earliest next attempt (monotonic) */
     int64_t ensure_backoff_ms;
     unsigned reconnects;        /* bumped by the reconnected callback */
-    kn_pmap pm;
+    kn_pring pr;                /* publishes awaiting their PubAck */
+    char *ack_prefix;           /* "<inbox>": PubAcks go to <inbox>.<id> */
+    natsSubscription *ack_sub;  /* <inbox>.* */
+    bool ack_sub_done;          /* cnats finished with ack_sub */
+    int64_t maint_wake_at;      /* when the maintenance thread wakes */
+    /* messages to destroy, in bursts: natsMsg_Destroy hands each to the
+     * cnats GC thread and wakes it when idle (a wake-up per message when
+     * destroyed one by one) */
+    natsMsg *grave[KN_NATS_GRAVE];
+    size_t ngrave;
     kn_pbatch *done_head, **done_tail; /* batches to complete on maint */
     size_t batches;             /* append calls not completed yet */
     kn_channel_stats st;
     uint64_t head_seen;         /* highest acked sequence + 1 */
     uint64_t skipped;           /* records that were not CloudEvents */
     bool closed;                /* the connection's closed callback ran */
-    atomic_bool published;      /* an async publish succeeded (cnats set
-                                   up its pending map) */
     atomic_bool connected;
     atomic_bool stream_ok;
     char last_error[256];       /* why unhealthy, for logs */
@@ -186,16 +193,25 @@ int kn_nats_durable_name(const char *group, char **out);
 /* publish.c */
 int kn_nats_append(kn_channel *ch, ce_event *const *evs, size_t n,
                    kn_append_cb cb, void *arg);
-/* jsPubAckHandler installed on the JetStream context. */
-void kn_nats_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa,
-                    jsPubAckErr *pae, void *closure);
+/* Subscribes the PubAck inbox (after the connection is created; cnats
+ * renews the subscription after reconnects). Open only. */
+int kn_nats_acks_start(kn_nats *ch, kn_err *err);
+/* Unsubscribes it and waits until cnats ran its last PubAck callback.
+ * Close only (after the last append). */
+void kn_nats_acks_stop(kn_nats *ch);
 /* Fails every publish still awaiting its PubAck with `status` (used on
- * disconnect and at close). Any thread but the PubAck handler's; waits
- * for publish calls in progress (ch->pub_lock). */
+ * disconnect and at close). Any thread but a PubAck callback. */
 void kn_nats_fail_pending(kn_nats *ch, int status);
+/* Fails the publishes whose PubAck is overdue (KN_TIMEOUT); returns the
+ * next deadline (INT64_MAX: none). Maintenance thread, without ch->mu. */
+int64_t kn_nats_expire_pending(kn_nats *ch, int64_t now);
+/* Publishes still awaiting their PubAck. Any thread. */
+size_t kn_nats_pending(kn_nats *ch);
+/* Destroys the messages kept for a burst (maintenance thread, close). */
+void kn_nats_flush_grave(kn_nats *ch);
 /* Runs the completions queued in ch->done_* (maintenance thread). */
 void kn_nats_run_done(kn_nats *ch);
-void kn_nats_pmap_free(kn_pmap *pm);
+void kn_nats_pring_free(kn_pring *pr);
 
 /* cursor.c */
 int kn_nats_cursor_open(kn_channel *ch, const char *group,
