@@ -117,6 +117,11 @@ struct kn_channel_ops {
     /* true when cursor_open uses its kn_cursor_opts: a reader whose hints
      * change reopens its cursor for them to apply (nats). */
     bool cursor_hints;
+    /* true when a cursor's reads are flow-controlled by its commits (nats:
+     * the consumer hands out at most MaxAckPending unacknowledged
+     * messages): readers commit as soon as a part of their window is done
+     * instead of only on their periodic tick. */
+    bool commit_often;
 
     /* Opens (creating if needed) the channel. Recovery happens here. */
     int (*open)(const kn_channel_config *cfg, kn_channel **out, kn_err *err);

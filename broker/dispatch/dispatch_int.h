@@ -184,6 +184,8 @@ struct kn_trig {
     /* window: circular, wcap slots (power of two) */
     kn_entry *win;
     uint32_t wcap, whead, wlen;
+    uint32_t released;          /* entries left the window since the last
+                                   commit request */
     /* ready queue: window slots, circular, wcap entries */
     uint32_t *ready;
     uint32_t rhead, rlen;

@@ -269,8 +269,10 @@ static void tick_trigger(kn_trig *t, int64_t now_wall, bool commit)
 {
     kn_cpos *pos = NULL;
     size_t n = commit ? kn_trig_commit_points(t, &pos) : 0;
-    if (n)
+    if (n) {
         kn_cslot_request(t->d, t->slot, pos, n);
+        t->released = 0;
+    }
     free(pos);
     uint64_t lag = t->wlen;
     if (t->single) {

@@ -124,6 +124,25 @@ void kn_trig_admit(kn_trig *t, ce_event *ev, int32_t partition,
     kn_trig_ready_push(t, e);
 }
 
+/* On backends whose reads wait for commits (ops->commit_often: a NATS
+ * consumer stops handing out messages at MaxAckPending unacknowledged
+ * ones), asks for a commit as soon as an eighth of the window has left it,
+ * rather than waiting for the next tick: with commits only every
+ * KN_COMMIT_MS, a trigger could not pass MaxAckPending events per tick.
+ * Loop thread. */
+static void commit_early(kn_trig *t)
+{
+    if (!t->slot || !t->cur || !t->chan->ch->ops->commit_often ||
+        t->released < (t->wcap / 8 ? t->wcap / 8 : 1))
+        return;
+    kn_cpos *pos = NULL;
+    size_t n = kn_trig_commit_points(t, &pos);
+    if (n)
+        kn_cslot_request(t->d, t->slot, pos, n);
+    free(pos);
+    t->released = 0;
+}
+
 void kn_entry_done(kn_entry *e)
 {
     kn_trig *t = e->t;
@@ -149,7 +168,9 @@ void kn_entry_done(kn_entry *e)
         f->ev = NULL;
         t->whead = (t->whead + 1) & (t->wcap - 1);
         t->wlen--;
+        t->released++;
     }
+    commit_early(t);
 }
 
 uint64_t kn_trig_commit_point(const kn_trig *t)

@@ -947,6 +947,7 @@ const kn_channel_ops kn_channel_nats_ops = {
     .open = nats_open,
     .append = kn_nats_append,
     .cursor_hints = true,
+    .commit_often = true,
     .cursor_open = kn_nats_cursor_open,
     .cursor_next = kn_nats_cursor_next,
     .cursor_fd = kn_nats_cursor_fd,
