@@ -379,3 +379,32 @@ def kafka_broker_yaml(name, bootstrap, data=None, ns="default", cm=None,
     d.update(data or {})
     return configmap_yaml(cm, d, ns) + "---\n" + broker_yaml(
         name, annotations, ns, "Kafka", cm)
+
+
+# ------------------------------------------------------------ both backends
+
+def each_backend(fn, kafka_topics=()):
+    """Runs fn("nats", url) against a fresh nats-server (or
+    $KNIT_TEST_NATS_URL) and fn("kafka", bootstrap) against a fresh Kafka
+    mock (topics created up front, "NAME:PARTITIONS"), each when it is
+    available; stops the server afterwards, also when fn fails. Exits 77
+    (skipped) when neither is available."""
+    ran = 0
+    if nats_server_binary() or os.environ.get("KNIT_TEST_NATS_URL"):
+        nats = NatsServer().start()
+        try:
+            fn("nats", nats.url)
+        finally:
+            nats.cleanup()
+        ran += 1
+        print("ok: nats")
+    if kafka_mock_binary():
+        mock = KafkaMock(topics=kafka_topics).start()
+        try:
+            fn("kafka", mock.bootstrap)
+        finally:
+            mock.stop()
+        ran += 1
+        print("ok: kafka")
+    if not ran:
+        skip("neither nats-server nor the kafka mock is available")
