@@ -633,15 +633,45 @@ int kn_kafka_cursor_seek(kn_cursor *cur, const kn_seek *to, kn_err *err)
 
 /* ---------------------------------------------------- open and close */
 
+/* Leaves the group (the last revoke commits what is done), serving the
+ * rebalance callbacks on this thread, for at most KN_KAFKA_CLOSE_MS:
+ * rd_kafka_consumer_close() has no bound, and a cluster that never
+ * answers the leave (seen with the mock cluster in the middle of a
+ * rebalance) would hold a shutdown forever. Returns whether the consumer
+ * closed; if not, the group notices the member is gone after its session
+ * timeout and the next owner resumes at the last commit. */
+static bool consumer_leave(kn_kcursor *c)
+{
+    rd_kafka_queue_t *cq = rd_kafka_queue_new(c->rk);
+    rd_kafka_error_t *er = cq ? rd_kafka_consumer_close_queue(c->rk, cq)
+                              : NULL;
+    bool closed = false;
+    if (!cq || er) {
+        KN_WARN(KN_KAFKA_COMP, "kafka %s: group %s: close: %s", c->k->label,
+                c->gid, er ? rd_kafka_error_string(er) : "out of memory");
+    } else {
+        int64_t end = kn_now_mono_ns() + KN_KAFKA_CLOSE_MS * 1000000LL;
+        while (!(closed = rd_kafka_consumer_closed(c->rk)) &&
+               kn_now_mono_ns() < end)
+            rd_kafka_queue_poll_callback(cq, 100);
+        if (!closed)
+            KN_WARN(KN_KAFKA_COMP, "kafka %s: group %s: leaving the group "
+                    "did not finish within %d s; closing without it (the "
+                    "group drops this member after its session timeout)",
+                    c->k->label, c->gid, KN_KAFKA_CLOSE_MS / 1000);
+    }
+    if (er)
+        rd_kafka_error_destroy(er);
+    if (cq)
+        rd_kafka_queue_destroy(cq);
+    return closed;
+}
+
 static void cursor_free(kn_kcursor *c, bool leave)
 {
     if (c->rk) {
-        if (c->subscribed && leave) {
-            rd_kafka_resp_err_t e = rd_kafka_consumer_close(c->rk);
-            if (e)
-                KN_WARN(KN_KAFKA_COMP, "kafka %s: group %s: close: %s",
-                        c->k->label, c->gid, rd_kafka_err2str(e));
-        }
+        if (c->subscribed && leave)
+            leave = consumer_leave(c);
         if (c->q) {
             rd_kafka_queue_io_event_enable(c->q, -1, NULL, 0);
             rd_kafka_queue_destroy(c->q);

@@ -27,6 +27,7 @@
 #define KN_KAFKA_COMP "kafka"
 #define KN_KAFKA_TOPIC_MAX 249     /* Kafka's limit on topic names */
 #define KN_KAFKA_CALL_MS 5000      /* bound of one blocking cluster call */
+#define KN_KAFKA_CLOSE_MS 10000    /* bound of a consumer leaving its group */
 
 typedef struct kn_kafka_settings {
     char *topic;             /* topic name (owned) */
