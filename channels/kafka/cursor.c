@@ -145,6 +145,35 @@ static int list_offsets(kn_kcursor *c, rd_kafka_topic_partition_list_t *l,
     return KN_OK;
 }
 
+/* Commits l and waits for the answer for at most KN_KAFKA_CALL_MS:
+ * rd_kafka_commit(.., 0) waits without a bound, and a coordinator that
+ * never answers (seen with the mock cluster while a group rebalances
+ * during a shutdown) would hold the calling thread for good. Per-partition
+ * errors are in l only when the answer came. Any thread. */
+static rd_kafka_resp_err_t commit_bounded(kn_kcursor *c,
+                                          rd_kafka_topic_partition_list_t *l)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    if (!q)
+        return RD_KAFKA_RESP_ERR__FAIL;
+    rd_kafka_resp_err_t e = rd_kafka_commit_queue(c->rk, l, q, NULL, NULL);
+    if (!e) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, KN_KAFKA_CALL_MS);
+        if (!ev) {
+            e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        } else {
+            e = rd_kafka_event_error(ev);
+            const rd_kafka_topic_partition_list_t *r =
+                rd_kafka_event_topic_partition_list(ev);
+            for (int i = 0; !e && r && i < r->cnt; i++)
+                e = r->elems[i].err;
+            rd_kafka_event_destroy(ev);
+        }
+    }
+    rd_kafka_queue_destroy(q);
+    return e;
+}
+
 /* The group's committed offsets into l (RD_KAFKA_OFFSET_INVALID where
  * there is none); entries without one get the partition's end and, with
  * init, that end is committed. */
@@ -171,7 +200,7 @@ static int committed_or_end(kn_kcursor *c, rd_kafka_topic_partition_list_t *l,
             rd_kafka_topic_partition_list_find(l, miss->elems[i].topic,
                                                miss->elems[i].partition)
                 ->offset = miss->elems[i].offset;
-        if (init && (e = rd_kafka_commit(c->rk, miss, 0)))
+        if (init && (e = commit_bounded(c, miss)))
             rc = kn_err_set(err, e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID
                                      ? KN_EXISTS : KN_UNAVAILABLE,
                             "kafka %s: cannot store the initial offsets of "
@@ -288,7 +317,7 @@ static void on_assign(kn_kcursor *c, rd_kafka_topic_partition_list_t *l)
                                                   p)->offset = pending[p];
             }
         }
-        rd_kafka_resp_err_t e = mine->cnt ? rd_kafka_commit(c->rk, mine, 0)
+        rd_kafka_resp_err_t e = mine->cnt ? commit_bounded(c, mine)
                                           : RD_KAFKA_RESP_ERR_NO_ERROR;
         if (e)
             KN_WARN(KN_KAFKA_COMP, "kafka %s: group %s: cannot commit the "
@@ -344,7 +373,7 @@ static void on_revoke(kn_kcursor *c, rd_kafka_topic_partition_list_t *l)
         c->parts[p] = g_fresh;
     }
     pthread_mutex_unlock(&c->mu);
-    rd_kafka_resp_err_t e = done->cnt ? rd_kafka_commit(c->rk, done, 0)
+    rd_kafka_resp_err_t e = done->cnt ? commit_bounded(c, done)
                                       : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (e)
         KN_WARN(KN_KAFKA_COMP, "kafka %s: group %s: commit on revoke "
@@ -585,7 +614,7 @@ int kn_kafka_cursor_seek(kn_cursor *cur, const kn_seek *to, kn_err *err)
         if (rc == KN_EXISTS)
             rc = KN_OK; /* in use: the other members initialised it */
     } else if ((rc = resolve(c, to, &l, err)) == KN_OK) {
-        rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, 0);
+        rd_kafka_resp_err_t e = commit_bounded(c, l);
         if (e) {
             KN_WARN(KN_KAFKA_COMP, "kafka %s: group %s: cannot commit the "
                     "seek position now (%s); it applies at the next "
@@ -738,7 +767,7 @@ static int initial_position(kn_kcursor *c, const kn_seek *start, kn_err *err)
     }
     if ((rc = resolve(c, start, &l, err)) != KN_OK)
         return rc;
-    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, 0);
+    rd_kafka_resp_err_t e = commit_bounded(c, l);
     if (e) /* the group has members: apply at our assignment */
         keep_pending(c, l);
     rd_kafka_topic_partition_list_destroy(l);
