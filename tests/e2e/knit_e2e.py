@@ -28,6 +28,21 @@ SKIP = 77
 
 # ------------------------------------------------------------- basics
 
+def thread_stacks(pid):
+    """Every thread's stack of a hung process (gdb, when installed), for
+    the failure message; "" without gdb."""
+    gdb = shutil.which("gdb")
+    if not gdb:
+        return ""
+    try:
+        p = subprocess.run([gdb, "-p", str(pid), "-batch", "-nx", "-ex",
+                            "thread apply all bt"], capture_output=True,
+                           text=True, timeout=60)
+        return "\n--- thread stacks (gdb) ---\n" + p.stdout[-20000:]
+    except (OSError, subprocess.SubprocessError) as e:
+        return "\n(gdb failed: %s)" % e
+
+
 def skip(msg):
     """Exits 77 (skipped) with a loud message."""
     line = "*" * 72
@@ -216,9 +231,11 @@ class Knit:
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            stacks = thread_stacks(self.proc.pid)
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError("knit did not stop:\n" + self.log_text())
+            raise AssertionError("knit did not stop:\n" + self.log_text() +
+                                 stacks)
         self.log.close()
         rc = self.proc.returncode
         self.proc = None
