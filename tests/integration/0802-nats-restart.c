@@ -16,16 +16,6 @@
 
 #include "nats_test.h"
 
-/* Skips when the server is KNIT_TEST_NATS_URL's: it cannot be
- * restarted. */
-static int group_setup(void **state)
-{
-    int rc = nt_group_setup(state);
-    if (nt_srv_rc == 0 && nt_srv.external)
-        nt_srv_rc = 77;
-    return rc;
-}
-
 static const char *g_kv[][2] = {{"publish-timeout", "PT2S"},
                                 {"api-timeout", "1000"},
                                 {"reconnect-wait-max", "PT0.2S"},
@@ -305,5 +295,5 @@ int main(void)
         cmocka_unit_test(test_restart_mid_stream),
         cmocka_unit_test(test_open_before_server),
     };
-    return cmocka_run_group_tests(tests, group_setup, nt_group_teardown);
+    return cmocka_run_group_tests(tests, nt_group_setup_own, nt_group_teardown);
 }

@@ -31,15 +31,6 @@ enum {
     CYCLES = 6          /* kill + restart rounds */
 };
 
-/* Skips when the server is KNIT_TEST_NATS_URL's: it cannot be killed. */
-static int group_setup(void **state)
-{
-    int rc = nt_group_setup(state);
-    if (nt_srv_rc == 0 && nt_srv.external)
-        nt_srv_rc = 77;
-    return rc;
-}
-
 static const char *g_kv[][2] = {{"publish-timeout", "PT2S"},
                                 {"api-timeout", "1000"},
                                 {"reconnect-wait-max", "PT0.2S"}};
@@ -233,5 +224,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_while_publishing),
     };
-    return cmocka_run_group_tests(tests, group_setup, nt_group_teardown);
+    return cmocka_run_group_tests(tests, nt_group_setup_own, nt_group_teardown);
 }
