@@ -8,12 +8,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "channels/kafka/kafka_int.h"
+#include "channels/settings.h"
 
 #define TOPIC_CFG_PREFIX "default.topic.config."
 #define KAFKA_PREFIX "kafka."
@@ -61,22 +61,6 @@ static const struct {
     {"transactional.id", "transactions are not used"},
 };
 
-static int bad(kn_err *err, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int bad(kn_err *err, const char *key, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    kn_err_set(err, KN_INVAL, "setting %s: %s", key, msg);
-    if (err)
-        snprintf(err->field, sizeof err->field, "%.127s", key);
-    return KN_INVAL;
-}
-
 /* The setting's value as a string (integers are formatted into buf);
  * NULL for other JSON types. */
 static const char *value_str(const json_t *v, char *buf, size_t n)
@@ -97,8 +81,8 @@ static int parse_int(const char *key, const char *s, long lo, long hi,
     errno = 0;
     long v = strtol(s, &end, 10);
     if (!*s || *end || errno || v < lo || v > hi)
-        return bad(err, key, "'%s' is not an integer in %ld..%ld", s, lo,
-                   hi);
+        return kn_setting_error(err, key, "'%s' is not an integer in "
+                                "%ld..%ld", s, lo, hi);
     *out = (int)v;
     return KN_OK;
 }
@@ -132,10 +116,11 @@ static int parse_kafka_prop(kn_kafka_settings *s, const char *key,
     else if (strncmp(prop, "consumer.", 9) == 0)
         bare = prop + 9;
     if (!*bare)
-        return bad(err, key, "no librdkafka property named");
+        return kn_setting_error(err, key, "no librdkafka property named");
     for (size_t i = 0; i < sizeof g_forbidden / sizeof *g_forbidden; i++)
         if (strcmp(bare, g_forbidden[i].prop) == 0)
-            return bad(err, key, "cannot be set: %s", g_forbidden[i].why);
+            return kn_setting_error(err, key, "cannot be set: %s",
+                                    g_forbidden[i].why);
     if (strcmp(bare, "message.timeout.ms") == 0 ||
         strcmp(bare, "delivery.timeout.ms") == 0) {
         int ms = 0; /* set by parse_int; gcc -O2 cannot tell */
@@ -153,8 +138,8 @@ static int parse_one(kn_kafka_settings *s, const char *key, const char *val,
 {
     if (strcmp(key, "bootstrap.servers") == 0) {
         if (!*val)
-            return bad(err, key, "empty (a comma-separated host:port list "
-                       "is required)");
+            return kn_setting_error(err, key, "empty (a comma-separated "
+                                    "host:port list is required)");
         *have_bootstrap = true;
         return put(s->props, key, val);
     }
@@ -164,19 +149,21 @@ static int parse_one(kn_kafka_settings *s, const char *key, const char *val,
         if (parse_int(key, val, -1, 32767, &s->replication, err) != KN_OK)
             return KN_INVAL;
         if (s->replication == 0)
-            return bad(err, key, "0 is not a replication factor (use -1 "
-                       "for the broker's default)");
+            return kn_setting_error(err, key, "0 is not a replication "
+                                    "factor (use -1 for the broker's "
+                                    "default)");
         return KN_OK;
     }
     if (strncmp(key, TOPIC_CFG_PREFIX, strlen(TOPIC_CFG_PREFIX)) == 0) {
         if (!key[strlen(TOPIC_CFG_PREFIX)])
-            return bad(err, key, "no topic configuration named");
+            return kn_setting_error(err, key, "no topic configuration named");
         return put(s->topic_config, key + strlen(TOPIC_CFG_PREFIX), val);
     }
     if (strcmp(key, "topic") == 0) {
         if (!topic_name_ok(val))
-            return bad(err, key, "'%s' is not a Kafka topic name (1 to 249 "
-                       "of [a-zA-Z0-9._-])", val);
+            return kn_setting_error(err, key, "'%s' is not a Kafka topic "
+                                    "name (1 to 249 of [a-zA-Z0-9._-])",
+                                    val);
         free(s->topic);
         s->topic = strdup(val);
         s->external = true;
@@ -185,13 +172,15 @@ static int parse_one(kn_kafka_settings *s, const char *key, const char *val,
     if (strncmp(key, KAFKA_PREFIX, strlen(KAFKA_PREFIX)) == 0)
         return parse_kafka_prop(s, key, val, err);
     if (strcmp(key, "auth.secret.ref.name") == 0)
-        return bad(err, key, "Kubernetes secrets are not available; give "
-                   "the security settings as kafka.security.protocol, "
-                   "kafka.sasl.* and kafka.ssl.* keys");
-    return bad(err, key, "unknown setting (known: bootstrap.servers, "
-               "default.topic.partitions, default.topic.replication.factor, "
-               "default.topic.config.<name>, topic, kafka.<librdkafka "
-               "property>)");
+        return kn_setting_error(err, key, "Kubernetes secrets are not "
+                                "available; give the security settings as "
+                                "kafka.security.protocol, kafka.sasl.* and "
+                                "kafka.ssl.* keys");
+    return kn_setting_error(err, key, "unknown setting (known: "
+                            "bootstrap.servers, default.topic.partitions, "
+                            "default.topic.replication.factor, "
+                            "default.topic.config.<name>, topic, "
+                            "kafka.<librdkafka property>)");
 }
 
 /* Parses cfg->settings (see kafka_int.h). */
@@ -221,7 +210,7 @@ int kn_kafka_settings_parse(const kn_channel_config *cfg,
         char buf[32];
         const char *val = value_str(v, buf, sizeof buf);
         if (!val) {
-            rc = bad(err, key, "expected a string");
+            rc = kn_setting_error(err, key, "expected a string");
             goto fail;
         }
         if ((rc = parse_one(s, key, val, &have_bootstrap, err)) != KN_OK) {
@@ -231,8 +220,8 @@ int kn_kafka_settings_parse(const kn_channel_config *cfg,
         }
     }
     if (!have_bootstrap) {
-        rc = bad(err, "bootstrap.servers", "required (the Kafka cluster's "
-                 "host:port list)");
+        rc = kn_setting_error(err, "bootstrap.servers", "required (the "
+                              "Kafka cluster's host:port list)");
         goto fail;
     }
     if (!s->topic) {
