@@ -131,7 +131,7 @@ static kn_cslot *dirty_slot(kn_dispatcher *d)
 static void *committer_main(void *arg)
 {
     kn_dispatcher *d = arg;
-    kn_cpos *todo = NULL;
+    kn_cpos *due = NULL;
     size_t cap = 0;
     pthread_mutex_lock(&d->cmu);
     while (!d->cquit) {
@@ -141,7 +141,7 @@ static void *committer_main(void *arg)
             continue;
         }
         if (cap < s->nparts) {
-            kn_cpos *t = realloc(todo, s->nparts * sizeof *t);
+            kn_cpos *t = realloc(due, s->nparts * sizeof *t);
             if (!t) {
                 pthread_mutex_unlock(&d->cmu);
                 struct timespec ts = {0, 10 * 1000000L};
@@ -149,14 +149,14 @@ static void *committer_main(void *arg)
                 pthread_mutex_lock(&d->cmu);
                 continue;
             }
-            todo = t;
+            due = t;
             cap = s->nparts;
         }
         size_t n = 0;
         for (size_t i = 0; i < s->nparts; i++)
             if (s->parts[i].dirty) {
                 s->parts[i].dirty = false;
-                todo[n++] = (kn_cpos){s->parts[i].partition,
+                due[n++] = (kn_cpos){s->parts[i].partition,
                                       s->parts[i].want};
             }
         s->busy = true;
@@ -164,15 +164,15 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&d->cmu);
         int rc[64];
         for (size_t i = 0; i < n; i++) {
-            int r = cur->channel->ops->cursor_commit(cur, todo[i].partition,
-                                                     todo[i].offset);
+            int r = cur->channel->ops->cursor_commit(cur, due[i].partition,
+                                                     due[i].offset);
             if (i < 64)
                 rc[i] = r;
             if (r != KN_OK)
                 KN_WARN(KN_DISP, "cannot store a cursor position "
                         "(partition %d, offset %llu): %s",
-                        (int)todo[i].partition,
-                        (unsigned long long)todo[i].offset,
+                        (int)due[i].partition,
+                        (unsigned long long)due[i].offset,
                         kn_status_str(r));
         }
         pthread_mutex_lock(&d->cmu);
@@ -181,15 +181,15 @@ static void *committer_main(void *arg)
             if (rc[i] != KN_OK)
                 continue;
             for (size_t j = 0; j < s->nparts; j++)
-                if (s->parts[j].partition == todo[i].partition) {
-                    s->parts[j].stored = todo[i].offset;
+                if (s->parts[j].partition == due[i].partition) {
+                    s->parts[j].stored = due[i].offset;
                     s->parts[j].has_stored = true;
                 }
         }
         pthread_cond_broadcast(&d->ccv);
     }
     pthread_mutex_unlock(&d->cmu);
-    free(todo);
+    free(due);
     return NULL;
 }
 
