@@ -27,6 +27,7 @@
 #      EVENTS (raw runs, default 100000), E2E_RATE (5000), E2E_DURATION (5),
 #      BACKENDS ("log nats kafka").
 set -euo pipefail
+source "$(dirname "$0")/lib.bash"
 bdir=$(cd "${1:-build-bench}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 DURATION=${DURATION:-5}; CONNS=${CONNS:-32}; THREADS=${THREADS:-2}
@@ -42,12 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
 run_wrk() { wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$here/wrk-ce-ids.lua" "$1" | grep '^RESULT'; }
-field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<"$1"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "n/a" }'; }
-ms() { awk -v v="$1" 'BEGIN{printf "%.2f", v/1000}'; }
 rows=()
 row() { rows+=("$(printf '%-7s %-44s %10s %8s %8s %7s' "$@")"); }
 
@@ -84,8 +80,6 @@ trigger_yaml() { # NAME BROKER URL
 }
 
 # utime + stime of a process, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{ if (NR) print a[int((NR+1)/2)]; else print 0 }'; }
 
 # ingress NAME YAML REFERENCE_LABEL REFERENCE_FUNCTION: ROUNDS rounds of
 # (the reference's rate, then knit's ingress rate) back to back; the
@@ -141,20 +135,7 @@ for be in $BACKENDS; do
   case $be in
   log)
     nport=$(free_port)
-    mkdir -p "$tmp/nginx/logs"
-    cat > "$tmp/nginx/nginx.conf" <<CONF
-worker_processes 2;
-error_log $tmp/nginx/logs/error.log warn;
-pid $tmp/nginx/nginx.pid;
-daemon off;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx/body;
-  server { listen 127.0.0.1:$nport; keepalive_requests 1000000;
-           location / { return 202; } }
-}
-CONF
+    nginx_conf "$tmp/nginx" "$nport"
     nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" & npid=$!; pids+=("$npid")
     wait_port "$nport"
     ref_nginx() { field "$(run_wrk "http://127.0.0.1:$nport/default/log")" rps; }

@@ -14,6 +14,7 @@
 #      MIF (max-in-flight per trigger, default 256; fan-out: FANOUT_MIF 16),
 #      PARTS ("ref one fan backlog"), BACKLOG (events, default 200000).
 set -euo pipefail
+source "$(dirname "$0")/lib.bash"
 bdir=$(cd "${1:-build-bench}" && pwd)
 DURATION=${DURATION:-5}; RATES=${RATES:-"1000 5000 20000"}; CONNS=${CONNS:-64}
 FANOUT_TRIGGERS=${FANOUT_TRIGGERS:-100}; FANOUT_SINKS=${FANOUT_SINKS:-10}
@@ -27,9 +28,6 @@ kpid=
 cleanup() { [ -n "$kpid" ] && kill "$kpid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
-field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<"$1"; }
 
 # start_knit NAME TRIGGERS SINK_PORTS...: a fresh knit with broker `bench`
 # and TRIGGERS triggers spread over the sink ports (0 triggers: none).

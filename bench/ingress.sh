@@ -11,6 +11,7 @@
 # Env: DURATION (s, default 10), CONNS (32), THREADS (2),
 #      MODES (knit durabilities to run, default "fsync write").
 set -euo pipefail
+source "$(dirname "$0")/lib.bash"
 bdir=$(cd "${1:-build-bench}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 DURATION=${DURATION:-10}; CONNS=${CONNS:-32}; THREADS=${THREADS:-2}
@@ -20,34 +21,17 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 run_wrk() { wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$here/wrk-ce.lua" "$1" | grep '^RESULT'; }
-field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<"$1"; }
 # CPU ticks (user+system) used so far by the given processes
 ticks() { for p in "$@"; do awk '{print $14+$15}' "/proc/$p/stat"; done | awk '{s+=$1} END{print s+0}'; }
 # microseconds of CPU per request: ticks delta, requests
 us_per() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", n ? t*1e6/hz/n : 0}'; }
 row() { printf '%-34s %12s\n' "$1" "$2"; }
-ms() { awk -v v="$1" 'BEGIN{printf "%.2f", v/1000}'; }
 mb() { awk -v v="$1" 'BEGIN{printf "%.1f", v/1024}'; }
 
 # --- nginx reference
 nport=$(free_port)
-mkdir -p "$tmp/nginx/logs"
-cat > "$tmp/nginx/nginx.conf" <<CONF
-worker_processes 2;
-error_log $tmp/nginx/logs/error.log warn;
-pid $tmp/nginx/nginx.pid;
-daemon off;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx/body;
-  server { listen 127.0.0.1:$nport; keepalive_requests 1000000;
-           location / { return 202; } }
-}
-CONF
+nginx_conf "$tmp/nginx" "$nport"
 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" & npid=$!; pids+=($npid)
 wait_port "$nport"
 workers=$(pgrep -P "$npid" | tr '\n' ' ')

@@ -9,6 +9,7 @@
 # Env: EVENTS (1000000), CONNS (32), THREADS (2), DURABILITY (the
 # quickstart's fsync; `write` makes the run shorter on a slow disk).
 set -euo pipefail
+source "$(dirname "$0")/lib.bash"
 bdir=$(cd "${1:-build-bench}" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 EVENTS=${EVENTS:-1000000}; CONNS=${CONNS:-32}; THREADS=${THREADS:-2}
@@ -17,8 +18,6 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
 cp -r "$root/examples/quickstart" "$tmp/config"
 if [ -n "${DURABILITY:-}" ]; then
@@ -83,7 +82,6 @@ after_rss=$(awk '/VmRSS/{print $2}' /proc/$kpid/status)
 stored=$(curl -s "http://127.0.0.1:$aport/metrics" | awk '/^knit_channel_appended_events_total.*broker="demo"/{print $2}')
 
 mb() { awk -v v="$1" 'BEGIN{printf "%.1f", v/1024}'; }
-field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<"$1"; }
 printf '%-34s %10s\n' "durability" "$durability"
 printf '%-34s %10s\n' "knit idle RSS (MB)" "$(mb "$idle_rss")"
 printf '%-34s %10s\n' "RSS at 0 events (MB)" "$(mb "$rss0")"
